@@ -1,0 +1,124 @@
+"""The provider interface every backend (local, aws, gcp) implements.
+
+One function per Label Studio project, named ``custom-metric-<project_id>-<unix ts>`` and found again
+by name prefix *and* a project tag/label, so project 1 never picks up project 12's function.
+"""
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+FUNCTION_PREFIX = "custom-metric-"
+# Lambda's synchronous request and response limit; every provider accepts batches this size.
+MAX_REQUEST_BYTES = 6 * 1024 * 1024
+
+
+class FunctionStatus(str, enum.Enum):
+    """The states LSE's app reports for a project's function."""
+
+    NOT_DEPLOYED = "NotDeployed"
+    PENDING = "Pending"
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+    FAILED = "Failed"
+    NOT_FOUND = "NotFound"
+    ERROR = "Error"
+
+
+@dataclass(frozen=True)
+class RuntimeLimits:
+    """LSE's fixed runtime configuration for every metric function."""
+
+    memory_mb: int = 256
+    timeout_s: float = 60.0
+    max_instances: int = 1
+    python: str = "3.13"
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    name: str
+    project_id: str
+    code_sha256: str
+    status: FunctionStatus
+    provider: str
+    created: float | None = None
+    updated: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    function: FunctionInfo
+    action: str  # "created" | "updated" | "unchanged"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    timestamp: float
+    message: str
+    severity: str = "INFO"
+
+
+class ProviderError(RuntimeError):
+    """A provider operation that could not be carried out (names the project and function)."""
+
+
+class FunctionNotDeployed(ProviderError):
+    pass
+
+
+class InvokeError(ProviderError):
+    """The function could not answer a whole request (timeout, memory limit, crash, HTTP error).
+
+    The scorer reacts by splitting the batch to isolate the pair responsible.
+    """
+
+    def __init__(self, message: str, *, kind: str = "InvokeError"):
+        super().__init__(message)
+        self.kind = kind  # e.g. "Timeout", "MemoryLimitExceeded", "FunctionCrashed"
+
+
+class MetricProvider(abc.ABC):
+    """Deploys, invokes and removes per-project metric functions."""
+
+    name: str = "abstract"
+    max_request_bytes: int = MAX_REQUEST_BYTES
+
+    def __init__(self, limits: RuntimeLimits | None = None):
+        self.limits = limits or RuntimeLimits()
+
+    @abc.abstractmethod
+    def deploy(self, project_id: str, metric_path: str) -> DeployResult:
+        """Create the project's function, update it if the code changed, or do nothing if identical."""
+
+    @abc.abstractmethod
+    def status(self, project_id: str) -> FunctionStatus: ...
+
+    @abc.abstractmethod
+    def invoke(self, project_id: str, payload: dict) -> dict:
+        """Send one request (single-pair or batch payload, DESIGN §3.2) and return the decoded reply.
+
+        Raises ``InvokeError`` when the function could not answer the request as a whole.
+        """
+
+    @abc.abstractmethod
+    def logs(self, project_id: str, limit: int = 100) -> list[LogEntry]: ...
+
+    @abc.abstractmethod
+    def delete(self, project_id: str) -> bool:
+        """Remove the project's function; False when there was none."""
+
+    @abc.abstractmethod
+    def list(self) -> list[FunctionInfo]: ...
+
+    def close(self) -> None:
+        """Release local resources (processes, clients). Functions stay deployed."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
