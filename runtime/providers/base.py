@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-FUNCTION_PREFIX = "custom-metric-"
+from lse_custom_metrics.components.facts import FUNCTION_PREFIX  # noqa: E402  (one source of truth)
 # Lambda's synchronous request and response limit; every provider accepts batches this size.
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 
