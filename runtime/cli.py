@@ -1,0 +1,308 @@
+"""`lse-metrics`: score a Label Studio export with a custom metric, and manage the metric functions.
+
+Exit codes: 0 the command ran (pair errors are results, reported in the outputs and the summary);
+2 bad input (export, metric file, annotation file, options); 3 the provider is unavailable or failed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lse_custom_metrics.runtime.batching import DEFAULT_BATCH_PAIRS
+from lse_custom_metrics.runtime.export import ExportError, read_annotation_file, read_export
+from lse_custom_metrics.runtime.providers.base import InvokeError, ProviderError
+
+EXIT_BAD_INPUT = 2
+EXIT_PROVIDER = 3
+PROVIDERS = ("local", "aws", "gcp")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class CliError(click.ClickException):
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _open_provider(name: str | None):
+    """The provider named (or CUSTOM_METRIC_PROVIDER, else local), with a clear message if unavailable."""
+    try:
+        from lse_custom_metrics.runtime.providers import get_provider
+    except ImportError as exc:
+        raise CliError(f"the provider registry is not available in this installation: {exc}", EXIT_PROVIDER)
+    try:
+        return get_provider(name)
+    except (ProviderError, ValueError, NotImplementedError, ImportError, KeyError) as exc:
+        shown = name or "the default provider"
+        raise CliError(f"provider {shown!s} is not available: {exc}", EXIT_PROVIDER) from None
+
+
+def _check_metric(path: str) -> str:
+    from lse_custom_metrics.runtime.bundle import MetricValidationError, validate_metric
+
+    try:
+        source = validate_metric(path)
+    except MetricValidationError as exc:
+        raise CliError(f"bad metric file: {exc}", EXIT_BAD_INPUT) from None
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def _deploy(provider, project: str, metric: str):
+    try:
+        return provider.deploy(project, metric)
+    except ProviderError as exc:
+        raise CliError(f"could not deploy {metric} for project {project} on {provider.name}: {exc}",
+                       EXIT_PROVIDER) from None
+
+
+def _project_of(export, project: str | None) -> str:
+    if project is not None:
+        return str(project)
+    projects = export.projects
+    if not projects:
+        raise CliError(f"{export.path}: the export has no `project` field; pass --project ID", EXIT_BAD_INPUT)
+    if len(projects) > 1:
+        err.print(f"note: the export mixes projects {', '.join(map(str, projects))}; scoring as project "
+                  f"{projects[0]} (the first task's). Pass --project to choose.", highlight=False)
+    return str(projects[0])
+
+
+provider_option = click.option(
+    "--provider", type=click.Choice(PROVIDERS), default=None,
+    help="Where the function runs (default: $CUSTOM_METRIC_PROVIDER, else local).")
+project_option = click.option("--project", "project", required=True, help="Label Studio project id.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lse-custom-metrics")
+def main() -> None:
+    """Deploy, run and score Label Studio Enterprise custom agreement metrics."""
+
+
+@main.command()
+@click.argument("export_path", metavar="EXPORT", type=click.Path(dir_okay=False))
+@click.option("--metric", "metric_path", required=True, type=click.Path(dir_okay=False),
+              help="Python file defining agreement(annotation_1, annotation_2, per_label=False).")
+@provider_option
+@click.option("--project", default=None, help="Project id (default: the export's `project` field).")
+@click.option("--predictions", is_flag=True, help="Also score every annotation against every prediction.")
+@click.option("--per-label", is_flag=True, help="Also ask the metric for per-label scores.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: ./agreement-<project>).")
+@click.option("--batch-pairs", type=click.IntRange(min=1), default=DEFAULT_BATCH_PAIRS, show_default=True,
+              help="Most pairs per request (requests also stay under the provider's byte limit).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None,
+              help="Requests in flight at once (default: what the provider's instances can take).")
+def score(export_path, metric_path, provider, project, predictions, per_label, out_dir, batch_pairs, concurrency):
+    """Score every task of a Label Studio JSON EXPORT with a custom metric."""
+    from lse_custom_metrics.runtime.report import write_outputs
+    from lse_custom_metrics.runtime.scorer import plan_export, score_export
+
+    try:
+        export = read_export(export_path)
+    except ExportError as exc:
+        raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    project_id = _project_of(export, project)
+    sha256 = _check_metric(metric_path)
+    out_path = Path(out_dir) if out_dir else Path(f"agreement-{project_id}")
+    backend = _open_provider(provider)
+    try:
+        deployed = _deploy(backend, project_id, metric_path)
+        err.print(f"{deployed.action} {deployed.function.name} on {backend.name}", highlight=False)
+        plan = plan_export(export, predictions=predictions)
+        metric = {"path": str(metric_path), "sha256": sha256, "function": deployed.function.name,
+                  "provider": backend.name}
+        workers = concurrency or _default_concurrency(backend)
+        with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("pairs"),
+                      TimeElapsedColumn(), console=err, transient=False) as progress:
+            bar = progress.add_task("pairs", total=len(plan.refs))
+            try:
+                document = score_export(export, backend, project_id, metric=metric, per_label=per_label,
+                                        predictions=predictions, batch_pairs=batch_pairs, concurrency=workers,
+                                        on_progress=lambda n: progress.advance(bar, n), plan=plan)
+            except ProviderError as exc:
+                raise CliError(f"scoring stopped, the provider failed: {exc}", EXIT_PROVIDER) from None
+    finally:
+        backend.close()
+    document["export"] = {"path": str(export_path), "tasks": len(export.tasks),
+                          "projects": [str(p) for p in export.projects]}
+    document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    paths = write_outputs(document, out_path)
+    _print_summary(document, paths)
+
+
+def _default_concurrency(provider) -> int:
+    # One request per function instance keeps LSE's queueing; a provider with more instances takes more.
+    return max(1, int(getattr(provider, "instances", None) or provider.limits.max_instances))
+
+
+def _num(value: Any) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def _print_summary(document: dict, paths: dict) -> None:
+    summary = document["summary"]
+    table = Table(title=f"Agreement — project {document['project']} ({document['metric']['function']})")
+    for column in ("tasks", "scored tasks", "pairs", "errors", "agreement"):
+        table.add_column(column, justify="right")
+    table.add_row(str(summary["tasks"]), str(summary["scored_tasks"]), str(summary["pairs"]),
+                  str(summary["errors"]), _num(summary["agreement"]))
+    out.print(table)
+    if "prediction_pairs" in summary:
+        out.print(f"predictions: {summary['prediction_pairs']} pairs, {summary['prediction_errors']} errors, "
+                  f"agreement {_num(summary['prediction_agreement'])}", highlight=False)
+    if document["annotators"]:
+        people = Table(title="Annotators")
+        for column in ("annotator", "pairs", "errors", "agreement"):
+            people.add_column(column, justify="right")
+        for name, info in document["annotators"].items():
+            people.add_row(name, str(info["pairs"]), str(info["errors"]), _num(info["agreement"]))
+        out.print(people)
+    if summary.get("labels"):
+        labels = Table(title="Per label")
+        labels.add_column("label")
+        labels.add_column("agreement", justify="right")
+        for label, value in summary["labels"].items():
+            labels.add_row(label, _num(value))
+        out.print(labels)
+    errors = [(t["id"], p) for t in document["tasks"] for p in t["pairs"] + t["predictions"] if p["error"]]
+    if errors:
+        shown = Table(title=f"Pair errors ({len(errors)})")
+        for column in ("task", "a", "b", "error"):
+            shown.add_column(column)
+        for task_id, pair in errors[:20]:
+            shown.add_row(str(task_id), str(pair["a"]), str(pair["b"]), pair["error"])
+        out.print(shown)
+        if len(errors) > 20:
+            out.print(f"... and {len(errors) - 20} more in agreement.json", highlight=False)
+    out.print(f"wrote {paths['json']}, {paths['csv']}, {paths['png']}", highlight=False)
+
+
+@main.command()
+@project_option
+@click.option("--metric", "metric_path", required=True, type=click.Path(dir_okay=False))
+@provider_option
+def deploy(project, metric_path, provider):
+    """Create or update the project's metric function (identical code: nothing to do)."""
+    _check_metric(metric_path)
+    backend = _open_provider(provider)
+    try:
+        result = _deploy(backend, project, metric_path)
+    finally:
+        backend.close()
+    out.print(f"{result.action}: {result.function.name} ({result.function.status.value}) "
+              f"code sha256 {result.function.code_sha256}", highlight=False)
+
+
+@main.command()
+@project_option
+@provider_option
+def status(project, provider):
+    """Show the state of the project's function (NotDeployed, Pending, Active, ...)."""
+    backend = _open_provider(provider)
+    try:
+        state = _call(backend, "status", project)
+    finally:
+        backend.close()
+    out.print(getattr(state, "value", str(state)), highlight=False)
+
+
+@main.command()
+@project_option
+@click.argument("annotation_1", type=click.Path(dir_okay=False))
+@click.argument("annotation_2", type=click.Path(dir_okay=False))
+@click.option("--per-label", is_flag=True)
+@provider_option
+def invoke(project, annotation_1, annotation_2, per_label, provider):
+    """Score one pair: two files each holding an annotation (or prediction) in Label Studio JSON.
+
+    Prints the function's reply; exits 1 when the metric reported an error for the pair.
+    """
+    try:
+        first, second = read_annotation_file(annotation_1), read_annotation_file(annotation_2)
+    except ExportError as exc:
+        raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    payload = {"annotation_1": first, "annotation_2": second, "per_label": per_label}
+    backend = _open_provider(provider)
+    try:
+        reply = _call(backend, "invoke", project, payload)
+    except InvokeError as exc:
+        raise CliError(f"{exc.kind}: {exc}", EXIT_PROVIDER) from None
+    finally:
+        backend.close()
+    out.print_json(json.dumps(reply))
+    if isinstance(reply, dict) and reply.get("error"):
+        sys.exit(1)
+
+
+@main.command()
+@project_option
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@provider_option
+def logs(project, limit, provider):
+    """Print the project's function log, oldest first."""
+    backend = _open_provider(provider)
+    try:
+        entries = _call(backend, "logs", project, limit)
+    finally:
+        backend.close()
+    for entry in entries:
+        stamp = datetime.fromtimestamp(entry.timestamp, timezone.utc).isoformat(timespec="seconds")
+        out.print(f"{stamp} {entry.severity:<7} {entry.message}", highlight=False, markup=False)
+
+
+@main.command()
+@project_option
+@provider_option
+def delete(project, provider):
+    """Delete the project's function."""
+    backend = _open_provider(provider)
+    try:
+        deleted = _call(backend, "delete", project)
+    finally:
+        backend.close()
+    out.print(f"deleted the function of project {project}" if deleted else f"project {project} has no function",
+              highlight=False)
+
+
+@main.command(name="list")
+@provider_option
+def list_functions(provider):
+    """List the metric functions this provider manages."""
+    backend = _open_provider(provider)
+    try:
+        functions = _call(backend, "list")
+    finally:
+        backend.close()
+    table = Table(title=f"custom metric functions ({backend.name})")
+    for column in ("project", "function", "status", "code sha256", "updated"):
+        table.add_column(column)
+    for info in functions:
+        updated = info.updated or info.created
+        when = datetime.fromtimestamp(updated, timezone.utc).isoformat(timespec="seconds") if updated else ""
+        table.add_row(str(info.project_id), info.name, info.status.value, info.code_sha256[:12], when)
+    out.print(table)
+
+
+def _call(backend, operation: str, *args):
+    try:
+        return getattr(backend, operation)(*args)
+    except InvokeError:
+        raise
+    except ProviderError as exc:
+        raise CliError(f"{operation} failed on {backend.name}: {exc}", EXIT_PROVIDER) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Write a scoring run's outputs: agreement.json, agreement.csv and agreement.png, each atomically.
+
+Every file is written to a temporary file in the output folder and moved into place with `os.replace`,
+so a run that is killed or fails leaves either the previous complete file or none — never half a file.
+`agreement.json` is replaced last: its presence means the run finished.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+JSON_NAME, CSV_NAME, PNG_NAME = "agreement.json", "agreement.csv", "agreement.png"
+CSV_COLUMNS = ["task_id", "annotations", "cancelled", "pairs", "errors", "agreement"]
+
+
+def write_atomic(path: str | Path, data: bytes | Callable[[io.BufferedWriter], None]) -> Path:
+    """Write bytes (or let `data(file)` write) to `path` via a temp file in the same folder + os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            if callable(data):
+                data(out)
+            else:
+                out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def json_bytes(document: dict) -> bytes:
+    return (json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+
+
+def _fmt(value) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def csv_bytes(document: dict) -> bytes:
+    """One row per task; optional columns appear when the run had them."""
+    tasks = document["tasks"]
+    columns = list(CSV_COLUMNS)
+    if document.get("predictions"):
+        columns += ["prediction_pairs", "prediction_errors", "prediction_agreement"]
+    if any("lse_agreement" in t for t in tasks):
+        columns.append("lse_agreement")
+    if document.get("per_label"):
+        columns.append("labels")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for task in tasks:
+        row = {
+            "task_id": task["id"], "annotations": task["annotations"], "cancelled": task.get("cancelled", 0),
+            "pairs": len(task["pairs"]), "errors": sum(1 for p in task["pairs"] if p["error"] is not None),
+            "agreement": _fmt(task["agreement"]),
+            "prediction_pairs": len(task["predictions"]),
+            "prediction_errors": sum(1 for p in task["predictions"] if p["error"] is not None),
+            "prediction_agreement": _fmt(task.get("prediction_agreement")),
+            "lse_agreement": _fmt(task.get("lse_agreement")),
+            "labels": json.dumps(task["labels"], ensure_ascii=False, sort_keys=True) if task.get("labels") else "",
+        }
+        writer.writerow([row[c] for c in columns])
+    return buffer.getvalue().encode("utf-8")
+
+
+def png_writer(document: dict) -> Callable[[io.BufferedWriter], None]:
+    """A writer that renders the annotator matrix as an annotated heatmap (null cells grey, blank)."""
+
+    def write(out) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+
+        names = document["matrix"]["annotators"]
+        values = document["matrix"]["agreement"]
+        size = max(4.0, 1.0 + 0.8 * len(names))
+        fig, ax = plt.subplots(figsize=(size + 1.5, size), dpi=100)
+        try:
+            title = f"Annotator agreement, project {document['project']}"
+            if not names:
+                ax.axis("off")
+                ax.text(0.5, 0.5, "no annotator pairs to show", ha="center", va="center")
+            else:
+                grid = np.ma.masked_invalid(np.array(
+                    [[np.nan if v is None else v for v in row] for row in values], dtype=float))
+                cmap = matplotlib.colormaps["viridis"].copy()
+                cmap.set_bad("#d9d9d9")
+                image = ax.imshow(grid, cmap=cmap, vmin=0.0, vmax=1.0)
+                ax.set_xticks(range(len(names)), labels=names, rotation=45, ha="right")
+                ax.set_yticks(range(len(names)), labels=names)
+                ax.set_xlabel("annotator")
+                ax.set_ylabel("annotator")
+                for r, row in enumerate(values):
+                    for c, value in enumerate(row):
+                        if value is not None:
+                            ax.text(c, r, f"{value:.2f}", ha="center", va="center",
+                                    color="black" if value > 0.6 else "white", fontsize=9)
+                fig.colorbar(image, ax=ax, label="mean pair agreement")
+            ax.set_title(title)
+            fig.tight_layout()
+            fig.savefig(out, format="png")
+        finally:
+            plt.close(fig)
+
+    return write
+
+
+def write_outputs(document: dict, out_dir: str | Path) -> dict[str, Path]:
+    """Write the three files; agreement.json goes last so its presence marks a finished run."""
+    out_dir = Path(out_dir)
+    paths = {
+        "csv": write_atomic(out_dir / CSV_NAME, csv_bytes(document)),
+        "png": write_atomic(out_dir / PNG_NAME, png_writer(document)),
+    }
+    paths["json"] = write_atomic(out_dir / JSON_NAME, json_bytes(document))
+    return {"json": paths["json"], "csv": paths["csv"], "png": paths["png"]}

@@ -1,0 +1,320 @@
+"""Score a Label Studio export with a deployed metric function, aggregated the way LSE does (DESIGN §3.4).
+
+* Cancelled annotations are dropped. 0 left: the task is not scored (null). 1 left: agreement 1.0.
+* Every unordered pair i < j in export order is scored; task agreement = mean of the pair scores that
+  succeeded (null when all failed).
+* With predictions: every kept annotation vs every prediction, reported apart, never mixed in.
+* Per annotator: mean over the pairs involving them. Matrix: mean per annotator pair.
+* summary.agreement = mean of the non-null task agreements.
+
+A request the function cannot answer (`InvokeError`) is split in halves down to single pairs, so only
+the pair(s) responsible get the error; a failing pair never sinks a batch, a failing batch never the run.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from lse_custom_metrics.runtime.batching import (
+    DEFAULT_BATCH_PAIRS, PairJob, TaskPlan, build_payload, halves, pack,
+)
+from lse_custom_metrics.runtime.export import Annotation, Export, Task
+from lse_custom_metrics.runtime.providers.base import InvokeError, MetricProvider
+
+SCHEMA = "lse-custom-metrics/agreement/1"
+
+
+@dataclass
+class PairOutcome:
+    score: float | None = None
+    labels: dict[str, float] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PairRef:
+    """Which two objects a pair job compares (b is a prediction for annotation-vs-prediction pairs)."""
+
+    task: int
+    a: Annotation
+    b: Annotation
+
+    @property
+    def is_prediction(self) -> bool:
+        return self.b.is_prediction
+
+
+@dataclass
+class ScoringPlan:
+    plans: list[TaskPlan]
+    jobs: list[PairJob]
+    refs: list[PairRef]  # indexed by PairJob.key
+
+
+def plan_export(export: Export, *, predictions: bool = False) -> ScoringPlan:
+    """The pairs to score for every task, in export order (annotation pairs first, then predictions)."""
+    plans: list[TaskPlan] = []
+    jobs: list[PairJob] = []
+    refs: list[PairRef] = []
+    for position, task in enumerate(export.tasks):
+        kept = task.kept
+        objects = kept + (task.predictions if predictions else [])
+        plans.append(TaskPlan.of(task.id, [obj.raw for obj in objects]))
+        pairs = [(i, j) for i in range(len(kept)) for j in range(i + 1, len(kept))]
+        if predictions and len(kept) >= 1:
+            pairs += [(i, len(kept) + p) for i in range(len(kept)) for p in range(len(task.predictions))]
+        for i, j in pairs:
+            jobs.append(PairJob(position, i, j, len(refs)))
+            refs.append(PairRef(position, objects[i], objects[j]))
+    return ScoringPlan(plans, jobs, refs)
+
+
+class BadReply(Exception):
+    """The function answered, but not with one result per pair it was sent."""
+
+
+def _parse_result(result: Any, per_label: bool) -> PairOutcome:
+    if not isinstance(result, dict):
+        return PairOutcome(error=f"BadReply: result is {type(result).__name__}, not an object")
+    error = result.get("error")
+    if error is not None:
+        if isinstance(error, dict):
+            return PairOutcome(error=f"{error.get('type', 'Error')}: {error.get('message', '')}")
+        return PairOutcome(error=f"Error: {error}")
+    score = result.get("score")
+    if not _is_unit(score):
+        return PairOutcome(error=f"BadReply: score {score!r} is not a number in [0, 1]")
+    labels = None
+    if per_label:
+        labels = result.get("labels")
+        if not isinstance(labels, dict) or not all(_is_unit(v) for v in labels.values()):
+            return PairOutcome(error=f"BadReply: labels {labels!r} is not a dict of numbers in [0, 1]")
+        labels = {str(k): float(v) for k, v in labels.items()}
+    return PairOutcome(score=float(score), labels=labels)
+
+
+def _is_unit(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and 0.0 <= value <= 1.0)
+
+
+def parse_reply(payload: dict, reply: Any, jobs: Sequence[PairJob], per_label: bool) -> list[PairOutcome]:
+    """One outcome per job, in order; BadReply when the reply does not match the request."""
+    sent = payload["tasks"]
+    if not isinstance(reply, dict) or not isinstance(reply.get("tasks"), list):
+        raise BadReply(f"reply has no `tasks` list: {str(reply)[:200]}")
+    if len(reply["tasks"]) != len(sent):
+        raise BadReply(f"reply has {len(reply['tasks'])} tasks, the request had {len(sent)}")
+    outcomes: list[PairOutcome] = []
+    for request_task, reply_task in zip(sent, reply["tasks"]):
+        results = reply_task.get("results") if isinstance(reply_task, dict) else None
+        if not isinstance(results, list) or len(results) != len(request_task["pairs"]):
+            raise BadReply(f"task {request_task['id']}: expected {len(request_task['pairs'])} results")
+        if reply_task.get("id") != request_task["id"]:
+            raise BadReply(f"reply task id {reply_task.get('id')!r} != request task id {request_task['id']!r}")
+        outcomes.extend(_parse_result(result, per_label) for result in results)
+    if len(outcomes) != len(jobs):
+        raise BadReply(f"{len(outcomes)} results for {len(jobs)} pairs")
+    return outcomes
+
+
+class Scorer:
+    """Sends a plan's pairs to the project's function and collects one outcome per pair."""
+
+    def __init__(self, provider: MetricProvider, project_id: str, *, per_label: bool = False,
+                 batch_pairs: int = DEFAULT_BATCH_PAIRS, concurrency: int = 1,
+                 on_progress: Callable[[int], None] | None = None):
+        self.provider, self.project_id = provider, str(project_id)
+        self.per_label, self.batch_pairs = per_label, batch_pairs
+        self.concurrency = max(1, concurrency)
+        self.on_progress = on_progress or (lambda n: None)
+        self.invocations = 0
+        self._lock = threading.Lock()
+
+    def run(self, plan: ScoringPlan) -> list[PairOutcome]:
+        outcomes: list[PairOutcome | None] = [None] * len(plan.refs)
+        requests, unsendable = pack(plan.plans, plan.jobs, max_pairs=self.batch_pairs,
+                                    max_bytes=self.provider.max_request_bytes)
+        for item in unsendable:
+            outcomes[item.job.key] = PairOutcome(error=item.message)
+        if unsendable:
+            self.on_progress(len(unsendable))
+        if self.concurrency == 1:
+            for jobs in requests:
+                self._send(plan, jobs, outcomes)
+        else:
+            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="lse-score") as pool:
+                for future in [pool.submit(self._send, plan, jobs, outcomes) for jobs in requests]:
+                    future.result()  # re-raise provider failures that stop the run
+        return [o if o is not None else PairOutcome(error="NotScored: no result") for o in outcomes]
+
+    def _send(self, plan: ScoringPlan, jobs: list[PairJob], outcomes: list) -> None:
+        payload = build_payload(plan.plans, jobs, self.per_label)
+        with self._lock:
+            self.invocations += 1
+        try:
+            reply = self.provider.invoke(self.project_id, payload)
+            results = parse_reply(payload, reply, jobs, self.per_label)
+        except InvokeError as exc:
+            self._isolate(plan, jobs, outcomes, f"{exc.kind}: {exc}")
+            return
+        except BadReply as exc:
+            self._isolate(plan, jobs, outcomes, f"BadReply: {exc}")
+            return
+        for job, outcome in zip(jobs, results):
+            outcomes[job.key] = outcome
+        self.on_progress(len(jobs))
+
+    def _isolate(self, plan: ScoringPlan, jobs: list[PairJob], outcomes: list, error: str) -> None:
+        if len(jobs) == 1:
+            outcomes[jobs[0].key] = PairOutcome(error=error)
+            self.on_progress(1)
+            return
+        for half in halves(jobs):
+            self._send(plan, half, outcomes)
+
+
+# --- aggregation ---------------------------------------------------------------------------------------
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _label_means(label_dicts: Sequence[dict[str, float]]) -> dict[str, float] | None:
+    """Per label: the mean over the dicts that report it (None when no dict is given)."""
+    if not label_dicts:
+        return None
+    collected: dict[str, list[float]] = {}
+    for labels in label_dicts:
+        for label, value in labels.items():
+            collected.setdefault(label, []).append(value)
+    return {label: sum(v) / len(v) for label, v in sorted(collected.items())}
+
+
+def _pair_entry(ref: PairRef, outcome: PairOutcome, per_label: bool) -> dict:
+    entry: dict[str, Any] = {"a": ref.a.id, "b": ref.b.id, "score": outcome.score}
+    if per_label:
+        entry["labels"] = outcome.labels
+    entry["error"] = outcome.error
+    entry["annotator_a"] = ref.a.annotator
+    entry["annotator_b"] = ref.b.annotator
+    return entry
+
+
+def _annotator_sort_key(name: str):
+    return (0, int(name), "") if name.lstrip("-").isdigit() else (1, 0, name)
+
+
+@dataclass
+class _TaskTally:
+    pairs: list[dict] = field(default_factory=list)
+    predictions: list[dict] = field(default_factory=list)
+
+
+def aggregate(export: Export, plan: ScoringPlan, outcomes: Sequence[PairOutcome], *, project: Any,
+              metric: dict, per_label: bool = False, predictions: bool = False) -> dict:
+    """Build the `agreement.json` document (schema lse-custom-metrics/agreement/1)."""
+    tallies = [_TaskTally() for _ in export.tasks]
+    annotator_scores: dict[str, list[float]] = {}
+    annotator_pairs: dict[str, int] = {}
+    annotator_errors: dict[str, int] = {}
+    cell_scores: dict[tuple[str, str], list[float]] = {}
+    for ref, outcome in zip(plan.refs, outcomes):
+        entry = _pair_entry(ref, outcome, per_label)
+        if ref.is_prediction:
+            entry["model_version"] = ref.b.raw.get("model_version")
+            tallies[ref.task].predictions.append(entry)
+            continue
+        tallies[ref.task].pairs.append(entry)
+        people = (ref.a.annotator, ref.b.annotator)
+        for person in set(people):
+            annotator_pairs[person] = annotator_pairs.get(person, 0) + 1
+            if outcome.error is None:
+                annotator_scores.setdefault(person, []).append(outcome.score)
+            else:
+                annotator_errors[person] = annotator_errors.get(person, 0) + 1
+        if outcome.error is None:
+            cell_scores.setdefault(tuple(sorted(people, key=_annotator_sort_key)), []).append(outcome.score)
+
+    tasks_out = [_task_entry(task, tally, per_label, predictions) for task, tally in zip(export.tasks, tallies)]
+    scored = [t["agreement"] for t in tasks_out if t["agreement"] is not None]
+    annotation_pairs = [p for t in tasks_out for p in t["pairs"]]
+    prediction_pairs = [p for t in tasks_out for p in t["predictions"]]
+    summary: dict[str, Any] = {
+        "tasks": len(tasks_out),
+        "scored_tasks": len(scored),
+        "pairs": len(annotation_pairs),
+        "errors": sum(1 for p in annotation_pairs if p["error"] is not None),
+        "agreement": _mean(scored),
+    }
+    if predictions:
+        prediction_scores = [p["score"] for p in prediction_pairs if p["error"] is None]
+        summary["prediction_pairs"] = len(prediction_pairs)
+        summary["prediction_errors"] = len(prediction_pairs) - len(prediction_scores)
+        summary["prediction_agreement"] = _mean(prediction_scores)
+    if per_label:
+        summary["labels"] = _label_means([t["labels"] for t in tasks_out if t["labels"]])
+
+    names = sorted(set(annotator_pairs), key=_annotator_sort_key)
+    annotators = {
+        name: {"pairs": annotator_pairs[name], "errors": annotator_errors.get(name, 0),
+               "agreement": _mean(annotator_scores.get(name, []))}
+        for name in names
+    }
+    matrix = [[_mean(cell_scores.get(tuple(sorted((r, c), key=_annotator_sort_key)), [])) for c in names]
+              for r in names]
+    return {
+        "schema": SCHEMA,
+        "project": str(project),
+        "metric": metric,
+        "per_label": per_label,
+        "predictions": predictions,
+        "summary": summary,
+        "tasks": tasks_out,
+        "annotators": annotators,
+        "matrix": {"annotators": names, "agreement": matrix},
+    }
+
+
+def _task_entry(task: Task, tally: _TaskTally, per_label: bool, predictions: bool) -> dict:
+    kept = len(task.kept)
+    succeeded = [p for p in tally.pairs if p["error"] is None]
+    if kept == 0:
+        agreement = None
+    elif kept == 1:
+        agreement = 1.0  # LSE shows 100 for a task with a single annotation
+    else:
+        agreement = _mean([p["score"] for p in succeeded])
+    entry: dict[str, Any] = {
+        "id": task.id,
+        "annotations": kept,
+        "cancelled": len(task.annotations) - kept,
+        "agreement": agreement,
+        "pairs": tally.pairs,
+        "predictions": tally.predictions,
+        "labels": _label_means([p["labels"] for p in succeeded if p.get("labels") is not None]) if per_label else None,
+        "errors": len(tally.pairs) - len(succeeded),
+    }
+    if predictions:
+        entry["prediction_agreement"] = _mean([p["score"] for p in tally.predictions if p["error"] is None])
+    if task.lse_agreement is not None:
+        entry["lse_agreement"] = task.lse_agreement / 100.0
+    return entry
+
+
+def score_export(export: Export, provider: MetricProvider, project_id: Any, *, metric: dict,
+                 per_label: bool = False, predictions: bool = False, batch_pairs: int = DEFAULT_BATCH_PAIRS,
+                 concurrency: int = 1, on_progress: Callable[[int], None] | None = None,
+                 plan: ScoringPlan | None = None) -> dict:
+    """Score every pair of the export through `provider` and return the agreement document."""
+    plan = plan or plan_export(export, predictions=predictions)
+    scorer = Scorer(provider, str(project_id), per_label=per_label, batch_pairs=batch_pairs,
+                    concurrency=concurrency, on_progress=on_progress)
+    outcomes = scorer.run(plan)
+    document = aggregate(export, plan, outcomes, project=project_id, metric=metric,
+                         per_label=per_label, predictions=predictions)
+    document["summary"]["invocations"] = scorer.invocations
+    return document
