@@ -1,0 +1,140 @@
+"""The GCP half of the Pulumi program: stack config -> `GcpCustomMetricsFoundation` -> stack outputs.
+
+Every key is read and checked before the first resource is registered; a bad or missing key raises
+`ConfigError` naming the key, the deployment variant and what is allowed.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from ..config import NAMESPACE, ConfigError
+from ..facts import GCP_DEFAULT_REGION, GCP_DEPLOYMENTS
+from .foundation import (
+    VARIANT_FIELDS,
+    GcpCustomMetricsFoundation,
+    GcpCustomMetricsFoundationArgs,
+    GcpFoundationArgsError,
+)
+from .gke_workload_identity import KubernetesServiceAccounts
+
+RESOURCE_NAME = "lse-custom-metrics"
+
+# Stack config key -> foundation args field. Exactly the keys of issue 4, item 2.
+FIELD_OF_KEY = {
+    "gcp:project": "project",
+    "gcp:region": "region",
+    f"{NAMESPACE}:deployment": "deployment",
+    f"{NAMESPACE}:appServiceAccountEmail": "app_service_account_email",
+    f"{NAMESPACE}:nodeServiceAccountEmail": "node_service_account_email",
+    f"{NAMESPACE}:namespace": "namespace",
+    f"{NAMESPACE}:helmRelease": "helm_release",
+    f"{NAMESPACE}:serviceAccounts": "kubernetes_service_accounts",
+    f"{NAMESPACE}:usePredefinedRoles": "use_predefined_roles",
+    f"{NAMESPACE}:scopeActAsToRuntimeServiceAccount": "scope_act_as_to_runtime_service_account",
+    f"{NAMESPACE}:grantBuildServiceAccountRoles": "grant_build_service_account_roles",
+    f"{NAMESPACE}:labels": "labels",
+}
+KEY_OF_FIELD = {field: key for key, field in FIELD_OF_KEY.items()}
+# `cloud` is read by the dispatcher (components/program.py).
+KNOWN_KEYS = (f"{NAMESPACE}:cloud", *FIELD_OF_KEY)
+BOOLEAN_KEYS = ("usePredefinedRoles", "scopeActAsToRuntimeServiceAccount", "grantBuildServiceAccountRoles")
+SERVICE_ACCOUNTS_SHAPE = '{"app": "<ksa name>", "rqworker": "<ksa name>"}'
+
+
+def _all_config_keys() -> set[str]:
+    """Every key of the stack config, however the engine delivered it (set explicitly or via env)."""
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def _variant_keys(variant: str | None) -> list[str]:
+    fields = VARIANT_FIELDS.get(variant, ())
+    return [KEY_OF_FIELD[f].split(":", 1)[1] for f in fields]
+
+
+def _read_bool(config: pulumi.Config, key: str, default: bool, variant: str | None) -> bool:
+    raw = config.get(key)
+    if raw is None:
+        return default
+    if raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
+    raise ConfigError(key, f"must be true or false, got {raw!r}", variant=variant, allowed=("true", "false"))
+
+
+def _read_object(config: pulumi.Config, key: str, variant: str | None) -> Any:
+    raw = config.get(key)
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ConfigError(key, f"must be a YAML/JSON object, got {raw!r}", variant=variant) from None
+
+
+def _read_service_accounts(config: pulumi.Config, variant: str | None) -> KubernetesServiceAccounts | None:
+    value = _read_object(config, "serviceAccounts", variant)
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"app", "rqworker"} or not all(
+            isinstance(v, str) for v in value.values()):
+        raise ConfigError("serviceAccounts", f"must be {SERVICE_ACCOUNTS_SHAPE}, got {json.dumps(value)}",
+                          variant=variant)
+    return KubernetesServiceAccounts(app=value["app"], rqworker=value["rqworker"])
+
+
+def read_gcp_args(config: pulumi.Config) -> GcpCustomMetricsFoundationArgs:
+    """Stack config -> validated foundation args, or ConfigError. Registers nothing."""
+    variant = config.get("deployment")
+    if variant not in GCP_DEPLOYMENTS:
+        raise ConfigError("deployment", "missing" if variant is None else f"unknown value {variant!r}",
+                          allowed=GCP_DEPLOYMENTS)
+    unknown = sorted(k for k in _all_config_keys()
+                     if k.startswith(f"{NAMESPACE}:") and k not in KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(unknown[0], "unknown key for cloud 'gcp'", variant=variant,
+                          allowed=[k.split(":", 1)[1] for k in KNOWN_KEYS])
+    gcp_config = pulumi.Config("gcp")
+    project = gcp_config.get("project")
+    if not project:
+        raise ConfigError("gcp:project", "missing: the project the functions and grants live in",
+                          variant=variant)
+    labels = _read_object(config, "labels", variant)
+    args = GcpCustomMetricsFoundationArgs(
+        project=project,
+        deployment=variant,
+        region=gcp_config.get("region") or GCP_DEFAULT_REGION,
+        app_service_account_email=config.get("appServiceAccountEmail"),
+        node_service_account_email=config.get("nodeServiceAccountEmail"),
+        namespace=config.get("namespace"),
+        helm_release=config.get("helmRelease"),
+        kubernetes_service_accounts=_read_service_accounts(config, variant),
+        use_predefined_roles=_read_bool(config, "usePredefinedRoles", False, variant),
+        scope_act_as_to_runtime_service_account=_read_bool(
+            config, "scopeActAsToRuntimeServiceAccount", False, variant),
+        grant_build_service_account_roles=_read_bool(config, "grantBuildServiceAccountRoles", True, variant),
+        labels={} if labels is None else labels,
+    )
+    try:
+        args.validate()
+    except GcpFoundationArgsError as err:
+        allowed = err.allowed
+        if err.problem == "is not used by this deployment":
+            allowed = _variant_keys(variant) or ["(no variant-specific keys)"]
+            problem = f"is not used by this deployment (only by {', '.join(err.allowed)})"
+        else:
+            problem = err.problem
+        raise ConfigError(KEY_OF_FIELD.get(err.field, err.field), problem, variant=variant,
+                          allowed=allowed) from None
+    return args
+
+
+def build_gcp_stack(config: pulumi.Config) -> GcpCustomMetricsFoundation:
+    """Build the foundation from stack config and export every output."""
+    args = read_gcp_args(config)
+    foundation = GcpCustomMetricsFoundation(RESOURCE_NAME, args)
+    for key, value in foundation.outputs().items():
+        pulumi.export(key, value)
+    return foundation
