@@ -31,6 +31,13 @@ AWS_INTERACT_LOGS_ACTIONS = (
     "logs:GetQueryResults",
 )
 AWS_DEPLOYMENTS = ("ec2-compose", "ec2-instance-profile", "eks-oidc", "eks-node-role")
+# LSE's environment variables for Lambda (docs' order for docker-compose).
+AWS_ENV_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
+AWS_ENV_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
+AWS_ENV_LAMBDA_REGION = "LS_LAMBDA_REGION_CUSTOM_METRICS"
+AWS_ENV_LAMBDA_ROLE = "LS_LAMBDA_ROLE_CUSTOM_METRICS"
+# Annotation the EKS pod identity webhook reads on a Kubernetes service account (IRSA).
+AWS_IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 # --- GCP --------------------------------------------------------------------------------------------
 GCP_RUNTIME_SA_ID = "lse-custom-metrics-runtime"

@@ -44,10 +44,13 @@ def _partition_for(inputs_or_state: dict) -> str:
     return PARTITION
 
 
-def _aws_outputs(args: pmocks.MockResourceArgs) -> tuple[str, dict]:
+def _aws_outputs(args: pmocks.MockResourceArgs, partition: str = PARTITION,
+                 account: str = ACCOUNT) -> tuple[str, dict]:
+    """Computed outputs as AWS returns them; ARNs in the partition and account the invokes report, so a
+    test that mocks `aws-cn` or another account sees consistent ARNs everywhere."""
     t, inp = args.typ, dict(args.inputs)
     name = inp.get("name") or args.name
-    arn_base = f"arn:{PARTITION}:iam::{ACCOUNT}"
+    arn_base = f"arn:{partition}:iam::{account}"
     if t == "aws:iam/role:Role":
         inp.setdefault("name", name)
         inp.update(arn=f"{arn_base}:role{inp.get('path', '/')}{name}", uniqueId="AROA" + "X" * 17,
@@ -82,12 +85,12 @@ def _aws_outputs(args: pmocks.MockResourceArgs) -> tuple[str, dict]:
         return arn, inp
     if t == "aws:lambda/function:Function":
         inp.setdefault("name", name)
-        inp.update(arn=f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{name}",
-                   invokeArn=f"arn:{PARTITION}:apigateway:{REGION}:lambda:path/functions/x/invocations")
+        inp.update(arn=f"arn:{partition}:lambda:{REGION}:{account}:function:{name}",
+                   invokeArn=f"arn:{partition}:apigateway:{REGION}:lambda:path/functions/x/invocations")
         return name, inp
     if t == "aws:cloudwatch/logGroup:LogGroup":
         inp.setdefault("name", name)
-        inp.update(arn=f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}")
+        inp.update(arn=f"arn:{partition}:logs:{REGION}:{account}:log-group:{name}")
         return name, inp
     return f"{args.name}-id", inp
 
@@ -138,7 +141,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pmocks.MockResourceArgs):
         if args.typ.startswith("aws:"):
-            return _aws_outputs(args)
+            return _aws_outputs(
+                args,
+                partition=self.call_results["aws:index/getPartition:getPartition"]["partition"],
+                account=self.call_results["aws:index/getCallerIdentity:getCallerIdentity"]["accountId"])
         if args.typ.startswith("gcp:"):
             return _gcp_outputs(args)
         return f"{args.name}-id", dict(args.inputs)
