@@ -1,0 +1,178 @@
+"""The function bundle: ``main.py`` (our handler) + ``metric.py`` (the user's file) [+ ``requirements.txt``].
+
+The same bundle goes to every provider: written as a folder for ``local``, as deterministic zip bytes
+(fixed timestamps and permissions, sorted entries) for the clouds, so identical inputs always give
+identical bytes. ``code_sha256`` covers every file of the bundle, so upgrading the handler also counts
+as a code change on the next deploy.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .providers.base import ProviderError
+
+HANDLER_FILE = "main.py"
+METRIC_FILE = "metric.py"
+REQUIREMENTS_FILE = "requirements.txt"
+# Zip timestamps cannot predate 1980; a fixed one keeps the archive byte-for-byte reproducible.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class MetricValidationError(ProviderError, ValueError):
+    """The metric file cannot be deployed; the message names the file (and line) and the problem."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """The files of one function bundle, by name, in a fixed order."""
+
+    files: tuple[tuple[str, bytes], ...]
+    metric_path: str
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.files]
+
+    def content(self, name: str) -> bytes:
+        for file_name, data in self.files:
+            if file_name == name:
+                return data
+        raise KeyError(name)
+
+    @property
+    def code_sha256(self) -> str:
+        """Hash over every file name and content (length-prefixed, so no two bundles collide)."""
+        digest = hashlib.sha256()
+        for name, data in self.files:
+            encoded = name.encode()
+            digest.update(len(encoded).to_bytes(4, "big") + encoded)
+            digest.update(len(data).to_bytes(8, "big") + data)
+        return digest.hexdigest()
+
+    def zip_bytes(self) -> bytes:
+        """A deterministic zip archive (the upload format of Lambda and Cloud Functions)."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, data in self.files:
+                info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o100644 << 16  # regular file, rw-r--r--
+                info.create_system = 3  # unix, so the permissions above are honoured
+                archive.writestr(info, data)
+        return buffer.getvalue()
+
+    def write_dir(self, directory: str | os.PathLike) -> Path:
+        """Write the bundle's files into ``directory`` (created; other files there are left alone)."""
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        for name, data in self.files:
+            (target / name).write_bytes(data)
+        return target
+
+
+def handler_source() -> bytes:
+    """The installed handler's ``main.py``."""
+    return resources.files("lse_custom_metrics.handler").joinpath(HANDLER_FILE).read_bytes()
+
+
+def _accepts_agreement_call(func: ast.FunctionDef) -> str | None:
+    """Why ``func`` cannot be called as ``agreement(a1, a2, per_label=...)``, or None if it can."""
+    args = func.args
+    positional = args.posonlyargs + args.args
+    if len(positional) < 2 and args.vararg is None:
+        return f"takes {len(positional)} positional argument(s); it must accept (annotation_1, annotation_2)"
+    # parameters after the two annotations: per_label must be among them (or **kwargs must take it)
+    rest = positional[2:]
+    rest_names = [a.arg for a in rest] + [a.arg for a in args.kwonlyargs]
+    if "per_label" in [a.arg for a in args.posonlyargs]:
+        return "declares per_label as positional-only; it is passed as a keyword argument"
+    if "per_label" not in rest_names and args.kwarg is None:
+        return "has no per_label parameter; it must accept per_label=False"
+    # any other parameter after the annotations needs a default, since only per_label is passed
+    defaults_start = len(positional) - len(args.defaults)
+    for index, arg in enumerate(positional[2:], start=2):
+        if arg.arg != "per_label" and index < defaults_start:
+            return f"requires a parameter {arg.arg!r} that is never passed"
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults):
+        if arg.arg != "per_label" and default is None:
+            return f"requires a keyword-only parameter {arg.arg!r} that is never passed"
+    return None
+
+
+def validate_metric(path: str | os.PathLike) -> str:
+    """Check that ``path`` is a deployable metric; return its source text.
+
+    Raises MetricValidationError naming the file (and line) when it is missing, does not parse, or does
+    not define a top-level ``agreement(annotation_1, annotation_2, per_label=False)``. An ``agreement``
+    bound by assignment or import is accepted (its signature can only be checked by running it).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise MetricValidationError(f"{file}: metric file not found")
+    try:
+        source = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MetricValidationError(f"{file}: not UTF-8 text ({exc})") from None
+    try:
+        tree = ast.parse(source, filename=str(file))
+    except SyntaxError as exc:
+        raise MetricValidationError(f"{file} line {exc.lineno}: SyntaxError: {exc.msg}") from None
+    definition = None
+    bound_otherwise = False
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "agreement":
+            definition = node
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "agreement" for t in node.targets
+        ):
+            definition, bound_otherwise = None, True
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+            (alias.asname or alias.name) == "agreement" for alias in node.names
+        ):
+            definition, bound_otherwise = None, True
+    if definition is None:
+        if bound_otherwise:
+            return source
+        raise MetricValidationError(
+            f"{file}: defines no top-level function "
+            "`agreement(annotation_1, annotation_2, per_label=False)`"
+        )
+    if isinstance(definition, ast.AsyncFunctionDef):
+        raise MetricValidationError(
+            f"{file} line {definition.lineno}: `agreement` is `async def`; it must be a plain function"
+        )
+    problem = _accepts_agreement_call(definition)
+    if problem:
+        raise MetricValidationError(f"{file} line {definition.lineno}: `agreement` {problem}")
+    return source
+
+
+def build_bundle(
+    metric_path: str | os.PathLike,
+    requirements: str | os.PathLike | None = None,
+    *,
+    find_requirements: bool = True,
+) -> Bundle:
+    """Validate the metric and assemble its bundle.
+
+    ``requirements``: an explicit requirements file; otherwise a ``requirements.txt`` beside the metric
+    is included when ``find_requirements`` is true.
+    """
+    metric = Path(metric_path)
+    validate_metric(metric)
+    files = [(HANDLER_FILE, handler_source()), (METRIC_FILE, metric.read_bytes())]
+    if requirements is not None:
+        req = Path(requirements)
+        if not req.is_file():
+            raise MetricValidationError(f"{req}: requirements file not found")
+        files.append((REQUIREMENTS_FILE, req.read_bytes()))
+    elif find_requirements and (metric.parent / REQUIREMENTS_FILE).is_file():
+        files.append((REQUIREMENTS_FILE, (metric.parent / REQUIREMENTS_FILE).read_bytes()))
+    return Bundle(files=tuple(sorted(files)), metric_path=str(metric.resolve()))

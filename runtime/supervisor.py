@@ -1,0 +1,447 @@
+"""One warm functions-framework server for a function bundle, with LSE's limits enforced.
+
+The server runs ``python -m functions_framework --target agreement_handler`` on 127.0.0.1 in its own
+session (so the gunicorn master and its worker are one process group that can be killed together), with
+a scrubbed environment, its output appended to the function's log file. Requests are serialized per
+server, as LSE queues them one at a time. While a request is in flight a watchdog samples the process
+tree's memory and the elapsed time; exceeding either kills the process group and the request fails with
+``InvokeError(kind="MemoryLimitExceeded" | "Timeout")``; a connection dropped without an answer is
+``FunctionCrashed``. The next request starts a fresh server, so callers can retry or split at once.
+
+Memory is measured the way a container's limit sees it: the proportional set size (PSS, shared pages
+counted once) of the whole tree when the server became ready, plus the growth of the tree's resident
+memory since then; after each request the worker's resident high-water mark (``VmHWM``) catches spikes
+shorter than the sampling interval.
+"""
+from __future__ import annotations
+
+import atexit
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+from lse_custom_metrics.components.facts import GCF_ENTRY_POINT
+
+from .providers.base import InvokeError, ProviderError, RuntimeLimits
+
+STARTUP_TIMEOUT_S = 60.0
+SAMPLE_INTERVAL_S = 0.01
+_MB = 1024 * 1024
+
+
+class ServerStartError(ProviderError):
+    """The function server process exited before it could serve (the message quotes its log)."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def log_event(log_path: Path, severity: str, message: str, **fields) -> None:
+    """Append one structured line from the runtime itself to the function's log."""
+    now = time.time()
+    entry = {
+        "severity": severity,
+        "message": message,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z",
+        "logger": "lse-custom-metrics.local",
+    }
+    entry.update(fields)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(json.dumps(entry) + "\n")
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _hwm_bytes(pid: int) -> int:
+    """The resident high-water mark of ``pid`` (0 if unknown)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+# Servers started by this interpreter; stopped at exit so no orphan processes remain.
+_RUNNING: set["FunctionServer"] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+@atexit.register
+def stop_all_servers() -> None:
+    with _RUNNING_LOCK:
+        servers = list(_RUNNING)
+    for server in servers:
+        server.stop(reason="interpreter exit")
+
+
+class _Watch(threading.Thread):
+    """Samples time and memory of a server while one request is in flight; kills it on a breach."""
+
+    def __init__(self, server: "FunctionServer", timeout_s: float):
+        super().__init__(name=f"watch-{server.port}", daemon=True)
+        self.server = server
+        self.deadline = time.monotonic() + timeout_s
+        self.timeout_s = timeout_s
+        self.done = threading.Event()
+        self.reason: str | None = None
+        self.detail = ""
+
+    def run(self) -> None:
+        server = self.server
+        sample = 0
+        procs = server.tree()
+        while not self.done.wait(SAMPLE_INTERVAL_S):
+            sample += 1
+            if sample % 25 == 0:  # a metric may start subprocesses: refresh the tree now and then
+                procs = server.tree()
+            used = server.estimate_bytes(procs)
+            server.note_peak(used)
+            if used > server.limit_bytes:
+                self.breach("MemoryLimitExceeded",
+                            f"memory limit exceeded: {used / _MB:.0f} MB > {server.limits.memory_mb} MB")
+                return
+            if time.monotonic() > self.deadline:
+                self.breach("Timeout", f"request exceeded the {self.timeout_s:g} s timeout")
+                return
+
+    def breach(self, reason: str, detail: str) -> None:
+        self.reason, self.detail = reason, detail
+        self.server.kill(detail)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+
+
+class FunctionServer:
+    """One functions-framework process group serving a bundle folder."""
+
+    def __init__(
+        self,
+        *,
+        bundle_dir: Path,
+        log_path: Path,
+        run_dir: Path,
+        environment: Callable[[int], dict[str, str]],
+        limits: RuntimeLimits,
+        label: str,
+    ):
+        self.bundle_dir = Path(bundle_dir)
+        self.log_path = Path(log_path)
+        self.run_dir = Path(run_dir)
+        self.environment = environment
+        self.limits = limits
+        self.label = label
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.state = "stopped"  # stopped | starting | ready | failed (serving, but metric.py won't load)
+        self.error: str | None = None
+        self.peak_bytes = 0
+        self._lock = threading.Lock()  # one request at a time
+        self._baseline_pss = 0
+        self._baseline_rss = 0
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    @property
+    def limit_bytes(self) -> int:
+        return int(self.limits.memory_mb * _MB)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        """Spawn the server process (does not wait for it to serve)."""
+        if self.alive:
+            return
+        self.port = free_port()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-I", "-u", "-B",
+            # functions-framework imports google.cloud.functions, which (with the gcp extra installed)
+            # warns about the interpreter version on every start: noise in the function log.
+            "-W", "ignore::FutureWarning:google.api_core._python_version_support",
+            "-m", "functions_framework",
+            "--target", GCF_ENTRY_POINT, "--source", str(self.bundle_dir / "main.py"),
+            "--host", "127.0.0.1", "--port", str(self.port),
+        ]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                command, cwd=self.bundle_dir, env=self.environment(self.port),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: gunicorn forks, kill them together
+            )
+        with _RUNNING_LOCK:
+            _RUNNING.add(self)
+        self.state, self.error, self.peak_bytes = "starting", None, 0
+        self._write_run_file()
+        log_event(self.log_path, "INFO", f"started instance pid {self.proc.pid} on 127.0.0.1:{self.port}",
+                  pid=self.proc.pid, port=self.port)
+
+    def wait_ready(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        """Wait until the server answers its health probe; ``state`` becomes ``ready`` or ``failed``.
+
+        Raises ServerStartError if the process exits or never answers.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if not self.alive:
+                code = self.proc.returncode if self.proc else None
+                self._forget()
+                self.state, self.error = "stopped", f"function server exited with code {code} while starting"
+                raise ServerStartError(f"{self.label}: {self.error}; log tail:\n{_tail(self.log_path)}")
+            try:
+                status, body = self._http("GET", b"", timeout=5)
+            except (OSError, http.client.HTTPException):
+                if time.monotonic() > deadline:
+                    self.kill("did not answer its health probe in time")
+                    self.state, self.error = "stopped", f"function server did not start within {timeout_s:g} s"
+                    raise ServerStartError(f"{self.label}: {self.error}") from None
+                time.sleep(0.03)
+                continue
+            break
+        if status == 200:
+            self.state, self.error = "ready", None
+        else:
+            self.state = "failed"
+            try:
+                self.error = json.loads(body)["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                self.error = f"health probe answered HTTP {status}: {body[:200]!r}"
+        self._take_baseline()
+        self._write_run_file()
+
+    def ensure_running(self) -> None:
+        if not self.alive:
+            if self.proc is not None:
+                self._forget()
+            self.start()
+        if self.state == "starting":
+            self.wait_ready()
+
+    def kill(self, why: str = "") -> None:
+        """SIGKILL the whole process group (gunicorn master + worker + anything the metric started)."""
+        proc = self.proc
+        if proc is None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        if why:
+            log_event(self.log_path, "ERROR", f"killed instance pid {proc.pid}: {why}", pid=proc.pid)
+
+    def stop(self, reason: str = "stopped") -> None:
+        if self.proc is None:
+            return
+        if self.alive:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=3)
+            except (ProcessLookupError, PermissionError):
+                pass
+            except subprocess.TimeoutExpired:
+                self.kill()
+            log_event(self.log_path, "INFO", f"stopped instance pid {self.proc.pid} ({reason})", pid=self.proc.pid)
+        self.kill()  # anything left in the group
+        self._forget()
+        self.state = "stopped"
+
+    def _forget(self) -> None:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(self)
+        if self.proc is not None:
+            try:
+                (self.run_dir / f"{self.proc.pid}.json").unlink()
+            except FileNotFoundError:
+                pass
+        self.proc = None
+
+    def _write_run_file(self) -> None:
+        """Record this server for other processes' ``status`` (and for reaping orphans)."""
+        assert self.proc is not None
+        record = {
+            "pid": self.proc.pid,
+            "owner_pid": os.getpid(),
+            "port": self.port,
+            "state": self.state,
+            "error": self.error,
+            "started": psutil.Process(self.proc.pid).create_time() if self.alive else None,
+        }
+        target = self.run_dir / f"{self.proc.pid}.json"
+        temporary = target.with_suffix(".tmp")
+        temporary.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(temporary, target)
+
+    # --- memory ----------------------------------------------------------------------------------------
+
+    def tree(self) -> list[psutil.Process]:
+        if not self.alive:
+            return []
+        try:
+            master = psutil.Process(self.proc.pid)
+            return [master, *master.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    @staticmethod
+    def _sum(procs, measure) -> int:
+        total = 0
+        for proc in procs:
+            try:
+                total += measure(proc)
+            except psutil.Error:
+                pass
+        return total
+
+    def _take_baseline(self) -> None:
+        procs = self.tree()
+        self._baseline_pss = self._sum(procs, lambda p: p.memory_full_info().pss)
+        self._baseline_rss = self._sum(procs, lambda p: p.memory_info().rss)
+        self._baseline_hwm = {p.pid: p.memory_info().rss for p in procs if p.is_running()}
+        self.note_peak(self._baseline_pss)
+
+    def estimate_bytes(self, procs) -> int:
+        """Memory in use now: PSS at readiness + growth of the tree's RSS since."""
+        return self._baseline_pss + max(0, self._sum(procs, lambda p: p.memory_info().rss) - self._baseline_rss)
+
+    def peak_since_ready(self) -> int:
+        """Worst case implied by each process's resident high-water mark since readiness."""
+        growth = 0
+        for proc in self.tree():
+            start = self._baseline_hwm.get(proc.pid, 0)
+            growth += max(0, _hwm_bytes(proc.pid) - start)
+        return self._baseline_pss + growth
+
+    def note_peak(self, used: int) -> None:
+        if used > self.peak_bytes:
+            self.peak_bytes = used
+
+    def memory_bytes(self) -> int:
+        return self.estimate_bytes(self.tree()) if self.alive else 0
+
+    # --- requests --------------------------------------------------------------------------------------
+
+    def _http(self, method: str, body: bytes, timeout: float) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            headers = {"Content-Type": "application/json"} if method == "POST" else {}
+            connection.request(method, "/", body=body if method == "POST" else None, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def request(self, body: bytes) -> bytes:
+        """POST one payload; return the 200 answer's body or raise InvokeError."""
+        with self._lock:
+            self.ensure_running()
+            timeout_s = float(self.limits.timeout_s)
+            watch = _Watch(self, timeout_s)
+            watch.start()
+            failure: BaseException | None = None
+            try:
+                # the socket timeout is only a backstop: the watchdog enforces the limit
+                status, answer = self._http("POST", body, timeout=timeout_s + 30)
+            except (OSError, http.client.HTTPException) as exc:
+                failure = exc
+            finally:
+                watch.stop()
+            if watch.reason:
+                self._forget()
+                raise InvokeError(f"{self.label}: {watch.detail}; the function was restarted", kind=watch.reason)
+            if failure is not None:
+                self.kill(f"connection failed: {failure!r}")
+                self._forget()
+                raise InvokeError(
+                    f"{self.label}: the function process crashed while handling the request "
+                    f"({type(failure).__name__}: {failure}); log tail:\n{_tail(self.log_path, 5)}",
+                    kind="FunctionCrashed",
+                ) from None
+            peak = self.peak_since_ready()
+            self.note_peak(peak)
+            if peak > self.limit_bytes:
+                detail = f"memory limit exceeded: peak {peak / _MB:.0f} MB > {self.limits.memory_mb} MB"
+                self.kill(detail)
+                self._forget()
+                raise InvokeError(f"{self.label}: {detail}; the function was restarted", kind="MemoryLimitExceeded")
+        if status == 200:
+            return answer
+        try:
+            message = json.loads(answer)["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = answer[:500].decode("utf-8", errors="replace")
+        if status == 400:
+            raise InvokeError(f"{self.label}: the function rejected the request: {message}", kind="BadRequest")
+        raise InvokeError(f"{self.label}: the function answered HTTP {status}: {message}", kind="FunctionError")
+
+
+def reap_orphans(run_dir: Path) -> int:
+    """Kill servers recorded in ``run_dir`` whose owning process is gone; drop stale records."""
+    reaped = 0
+    if not run_dir.is_dir():
+        return 0
+    for record_file in run_dir.glob("*.json"):
+        record = read_run_record(record_file)
+        if record is None:
+            continue
+        owner = record.get("owner_pid")
+        owner_alive = isinstance(owner, int) and owner > 0 and psutil.pid_exists(owner)
+        if record["live"] and not owner_alive:
+            try:
+                os.killpg(record["pid"], signal.SIGKILL)
+                reaped += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+            record["live"] = False
+        if not record["live"]:
+            try:
+                record_file.unlink()
+            except FileNotFoundError:
+                pass
+    return reaped
+
+
+def read_run_record(record_file: Path) -> dict | None:
+    """A run record plus ``live``: whether its server process (same pid *and* start time) still runs."""
+    try:
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    live = False
+    try:
+        process = psutil.Process(int(record["pid"]))
+        started = record.get("started")
+        live = process.is_running() and process.status() != psutil.STATUS_ZOMBIE and (
+            started is None or abs(process.create_time() - float(started)) < 1.0)
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        live = False
+    record["live"] = live
+    return record
