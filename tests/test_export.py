@@ -1,0 +1,131 @@
+"""The export reader: what a Label Studio JSON export holds, and clear errors for everything else."""
+import json
+
+import pytest
+
+from lse_custom_metrics.runtime.export import (
+    ExportError, UNKNOWN_ANNOTATOR, parse_export, read_annotation_file, read_export,
+)
+
+EXPORTS = "examples/exports"
+
+
+def write(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+def test_enterprise_export_object_completed_by_cancelled_and_mixed_projects():
+    export = read_export(f"{EXPORTS}/leoka_lse_ner_taxonomy_agreement_excerpt.json")
+    assert len(export.tasks) == 10
+    assert export.projects == [58506, 58512, 58513]
+    assert export.project == 58506
+    first = export.tasks[0]
+    assert first.id == 97056350 and first.lse_agreement == pytest.approx(80.75879027288272)
+    assert [a.annotator for a in first.annotations] == ["19174", "19154", "17973"]
+    assert first.annotations[0].email == "redacted@example.invalid"
+    last = export.tasks[-1]
+    assert [a.cancelled for a in last.annotations] == [True, True, False]
+    assert [a.id for a in last.kept] == [32574039]
+
+
+def test_community_export_int_completed_by():
+    export = read_export(f"{EXPORTS}/sdk_yolo_rectanglelabels_2annotators.json")
+    assert [(a.id, a.annotator) for a in export.tasks[0].annotations] == [(1, "2"), (2, "1")]
+    assert export.tasks[0].annotations[0].email is None
+
+
+def test_predictions_are_named_by_model_version():
+    export = read_export(f"{EXPORTS}/evalme_test_bbox_3annotators.json")
+    prediction = export.tasks[0].predictions[0]
+    assert (prediction.id, prediction.annotator, prediction.is_prediction) == (32, "model:1", True)
+    assert "completed_by" not in prediction.raw
+
+
+def test_relation_items_without_value_are_kept_whole():
+    export = read_export(f"{EXPORTS}/sdk_keypoints_parentID_relations.json")
+    result = export.tasks[0].annotations[0].raw["result"]
+    relations = [r for r in result if r["type"] == "relation"]
+    assert len(relations) == 5
+    assert all("value" not in r and "from_name" not in r for r in relations)
+
+
+def test_annotation_without_completed_by_and_export_without_project():
+    export = read_export(f"{EXPORTS}/sdk_doclang_rect_textarea.json")
+    assert export.project is None and export.projects == []
+    assert export.tasks[0].annotations[0].annotator == UNKNOWN_ANNOTATOR
+    assert export.tasks[2].annotations[0].cancelled is True
+
+
+def test_single_task_object_is_one_task(tmp_path):
+    path = write(tmp_path, "one.json", {"id": 7, "project": 3, "annotations": [{"id": 1, "completed_by": 4, "result": []}]})
+    export = read_export(path)
+    assert [(t.id, t.project, len(t.annotations)) for t in export.tasks] == [(7, 3, 1)]
+
+
+def test_not_json_names_file_and_what_to_export(tmp_path):
+    path = write(tmp_path, "broken.json", '[{"id": 1,')
+    with pytest.raises(ExportError) as info:
+        read_export(path)
+    message = str(info.value)
+    assert str(path) in message and "not valid JSON" in message and "line 1" in message
+    assert 'export the project as "JSON"' in message and "not JSON_MIN, CSV or TSV" in message
+
+
+def test_csv_export_is_recognised(tmp_path):
+    path = write(tmp_path, "export.csv", "id,text,sentiment,annotator\n1,hello,Positive,a@b.c\n")
+    with pytest.raises(ExportError, match=r"a CSV/TSV export, not JSON"):
+        read_export(path)
+
+
+def test_json_min_export_is_recognised_and_the_task_named(tmp_path):
+    path = write(tmp_path, "min.json", [{"id": 41, "text": "hi", "sentiment": "Positive", "annotator": 3,
+                                         "annotation_id": 9, "lead_time": 2.0}])
+    with pytest.raises(ExportError) as info:
+        read_export(path)
+    assert "task #0 (id 41): looks like a JSON_MIN export" in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_task_without_annotations(tmp_path):
+    path = write(tmp_path, "x.json", [{"id": 1, "annotations": []}, {"id": 5, "data": {}}])
+    with pytest.raises(ExportError) as info:
+        read_export(path)
+    assert f"{path}: task #1 (id 5): task has no `annotations` list" in str(info.value)
+
+
+def test_annotation_without_result_names_task_and_annotation(tmp_path):
+    path = write(tmp_path, "x.json", [{"id": 8, "annotations": [{"id": 80, "completed_by": 1}]}])
+    with pytest.raises(ExportError) as info:
+        read_export(path)
+    assert f"{path}: task #0 (id 8): annotation #0 (id 80) has no `result`" in str(info.value)
+
+
+@pytest.mark.parametrize("data, problem", [
+    ("just text", "expected a list of tasks, found a JSON str"),
+    ([1], "task #0: expected a task object, found a JSON int"),
+    ([{"id": 2, "annotations": {"a": 1}}], "task #0 (id 2): `annotations` is not a list"),
+    ([{"id": 2, "annotations": [{"id": 3, "result": {}}]}], "annotation #0 (id 3): `result` is not a list"),
+    ([{"id": 2, "annotations": [{"id": 3, "result": [], "completed_by": {"email": "x"}}]}],
+     "`completed_by` object has no `id`"),
+    ([{"id": 2, "annotations": [], "predictions": [{"id": 4}]}], "prediction #0 (id 4) has no `result`"),
+])
+def test_malformed_exports(data, problem):
+    with pytest.raises(ExportError, match=problem.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        parse_export(data, "export.json")
+
+
+def test_missing_file():
+    with pytest.raises(ExportError, match="nope.json: file not found"):
+        read_export("nope.json")
+
+
+def test_annotation_file_forms(tmp_path):
+    result = [{"from_name": "s", "type": "choices", "value": {"choices": ["A"]}}]
+    assert read_annotation_file(write(tmp_path, "a.json", {"id": 1, "result": result}))["id"] == 1
+    assert read_annotation_file(write(tmp_path, "b.json", result)) == {"result": result}
+    task = {"id": 9, "annotations": [{"id": 2, "result": result}]}
+    assert read_annotation_file(write(tmp_path, "c.json", task))["id"] == 2
+    with pytest.raises(ExportError, match="not an annotation"):
+        read_annotation_file(write(tmp_path, "d.json", {"id": 1}))
