@@ -5,8 +5,10 @@ annotation travels once per task per request, pairs are index pairs into that ta
 fits moves into a request whole; a task too big for one request is split across requests pair by pair;
 a single pair whose two annotations cannot fit in one request is reported back as unsendable.
 
-Sizes are measured as `json.dumps` with its default (widest) separators and ASCII escaping, so they are
-an upper bound of any reasonable encoding the provider picks (compact separators, UTF-8).
+Each annotation is encoded once, as compact ASCII JSON (`separators=(",", ":")`, non-ASCII escaped), and
+a request body is assembled from those bytes (`build_body`), so sizes are exact and encoding is not
+repeated per request. `build_payload` gives the same request as a dict for providers that take dicts;
+encoded with the same compact separators it is byte-for-byte the body.
 """
 from __future__ import annotations
 
@@ -15,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 DEFAULT_BATCH_PAIRS = 500
-# '{"per_label": false, "tasks": []}' plus slack for extra top-level keys a provider may add.
-REQUEST_OVERHEAD = 256
-# '{"id": , "annotations": [], "pairs": []}, ' without the id itself.
-TASK_OVERHEAD = 48
-ITEM_SEPARATOR = 2  # ", " between list items
+# '{"per_label":false,"tasks":[]}' plus slack for extra top-level keys a provider may add.
+REQUEST_OVERHEAD = 64
+# '{"id":,"annotations":[],"pairs":[]},' without the id itself.
+TASK_OVERHEAD = 37
+ITEM_SEPARATOR = 1  # "," between list items
 
 
 @dataclass(frozen=True)
@@ -34,27 +36,32 @@ class PairJob:
 
 @dataclass
 class TaskPlan:
-    """What a task sends: its objects (kept annotations, then predictions) with their encoded sizes."""
+    """What a task sends: its objects (kept annotations, then predictions), each encoded once."""
 
     id: Any
     objects: list[dict]
-    sizes: list[int]
+    encoded: list[bytes]
 
     @classmethod
     def of(cls, task_id: Any, objects: Sequence[dict]) -> "TaskPlan":
-        return cls(task_id, list(objects), [encoded_size(obj) for obj in objects])
+        return cls(task_id, list(objects), [encode(obj) for obj in objects])
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(data) for data in self.encoded]
 
     @property
     def overhead(self) -> int:
-        return TASK_OVERHEAD + encoded_size(self.id)
+        return TASK_OVERHEAD + len(encode(self.id))
 
 
-def encoded_size(obj: Any) -> int:
-    return len(json.dumps(obj))
+def encode(obj: Any) -> bytes:
+    """Compact ASCII JSON: its length in characters is its length in bytes."""
+    return json.dumps(obj, separators=(",", ":")).encode("ascii")
 
 
 def pair_size(i: int, j: int) -> int:
-    return len(f"[{i}, {j}]") + ITEM_SEPARATOR
+    return len(f"[{i},{j}]") + ITEM_SEPARATOR
 
 
 def build_payload(plans: Sequence[TaskPlan], jobs: Sequence[PairJob], per_label: bool) -> dict:
@@ -77,8 +84,34 @@ def build_payload(plans: Sequence[TaskPlan], jobs: Sequence[PairJob], per_label:
     return {"per_label": per_label, "tasks": tasks}
 
 
+def build_body(plans: Sequence[TaskPlan], jobs: Sequence[PairJob], per_label: bool) -> bytes:
+    """The encoded request for `jobs`, assembled from the annotations' encoded bytes."""
+    entries: list[bytes] = []
+    current = None
+    for job in jobs:
+        if current is None or current[0] != job.task:
+            if current is not None:
+                entries.append(_entry(plans[current[0]], current[1], current[2]))
+            current = (job.task, {}, [])
+        local, pairs = current[1], current[2]
+        for index in (job.i, job.j):
+            if index not in local:
+                local[index] = len(local)
+        pairs.append(f"[{local[job.i]},{local[job.j]}]")
+    if current is not None:
+        entries.append(_entry(plans[current[0]], current[1], current[2]))
+    flag = b"true" if per_label else b"false"
+    return b'{"per_label":' + flag + b',"tasks":[' + b",".join(entries) + b"]}"
+
+
+def _entry(plan: TaskPlan, local: dict[int, int], pairs: list[str]) -> bytes:
+    annotations = b",".join(plan.encoded[index] for index in local)  # dicts keep insertion order
+    return (b'{"id":' + encode(plan.id) + b',"annotations":[' + annotations + b'],"pairs":['
+            + ",".join(pairs).encode("ascii") + b"]}")
+
+
 def request_size(plans: Sequence[TaskPlan], jobs: Sequence[PairJob]) -> int:
-    """Upper bound of the encoded size of `build_payload(plans, jobs)`."""
+    """Upper bound of `len(build_body(plans, jobs, per_label))`."""
     size = REQUEST_OVERHEAD
     current = None
     seen: set[int] = set()
@@ -89,7 +122,7 @@ def request_size(plans: Sequence[TaskPlan], jobs: Sequence[PairJob]) -> int:
         for index in (job.i, job.j):
             if index not in seen:
                 seen.add(index)
-                size += plans[job.task].sizes[index] + ITEM_SEPARATOR
+                size += len(plans[job.task].encoded[index]) + ITEM_SEPARATOR
         size += pair_size(len(seen), len(seen))
     return size
 
@@ -128,7 +161,7 @@ class _Builder:
         cost = 0 if same_task else plan.overhead
         seen = self.seen if same_task else set()
         new = {job.i, job.j} - seen
-        cost += sum(plan.sizes[index] + ITEM_SEPARATOR for index in new)
+        cost += sum(len(plan.encoded[index]) + ITEM_SEPARATOR for index in new)
         width = len(seen) + len(new)
         return cost + pair_size(width, width)
 

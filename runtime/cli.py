@@ -35,14 +35,14 @@ class CliError(click.ClickException):
         self.exit_code = exit_code
 
 
-def _open_provider(name: str | None):
+def _open_provider(name: str | None, **options):
     """The provider named (or CUSTOM_METRIC_PROVIDER, else local), with a clear message if unavailable."""
     try:
         from lse_custom_metrics.runtime.providers import get_provider
     except ImportError as exc:
         raise CliError(f"the provider registry is not available in this installation: {exc}", EXIT_PROVIDER)
     try:
-        return get_provider(name)
+        return get_provider(name, **options)
     except (ProviderError, ValueError, NotImplementedError, ImportError, KeyError) as exc:
         shown = name or "the default provider"
         raise CliError(f"provider {shown!s} is not available: {exc}", EXIT_PROVIDER) from None
@@ -103,8 +103,12 @@ def main() -> None:
 @click.option("--batch-pairs", type=click.IntRange(min=1), default=DEFAULT_BATCH_PAIRS, show_default=True,
               help="Most pairs per request (requests also stay under the provider's byte limit).")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None,
-              help="Requests in flight at once (default: what the provider's instances can take).")
-def score(export_path, metric_path, provider, project, predictions, per_label, out_dir, batch_pairs, concurrency):
+              help="Requests prepared and sent at once (default: one per function instance; local: +1 "
+                   "being prepared while the function works).")
+@click.option("--instances", type=click.IntRange(min=1), default=None,
+              help="local provider only: function servers to run (default 1, as LSE).")
+def score(export_path, metric_path, provider, project, predictions, per_label, out_dir, batch_pairs,
+          concurrency, instances):
     """Score every task of a Label Studio JSON EXPORT with a custom metric."""
     from lse_custom_metrics.runtime.report import write_outputs
     from lse_custom_metrics.runtime.scorer import plan_export, score_export
@@ -116,7 +120,7 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
     project_id = _project_of(export, project)
     sha256 = _check_metric(metric_path)
     out_path = Path(out_dir) if out_dir else Path(f"agreement-{project_id}")
-    backend = _open_provider(provider)
+    backend = _open_provider(provider, **({"instances": instances} if instances else {}))
     try:
         deployed = _deploy(backend, project_id, metric_path)
         err.print(f"{deployed.action} {deployed.function.name} on {backend.name}", highlight=False)
@@ -124,12 +128,13 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
         metric = {"path": str(metric_path), "sha256": sha256, "function": deployed.function.name,
                   "provider": backend.name}
         workers = concurrency or _default_concurrency(backend)
+        encoded = backend.name == "local"  # the local provider forwards ready JSON bytes as they are
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("pairs"),
                       TimeElapsedColumn(), console=err, transient=False) as progress:
             bar = progress.add_task("pairs", total=len(plan.refs))
             try:
                 document = score_export(export, backend, project_id, metric=metric, per_label=per_label,
-                                        predictions=predictions, batch_pairs=batch_pairs, concurrency=workers,
+                                        predictions=predictions, batch_pairs=batch_pairs, concurrency=workers, encoded=encoded,
                                         on_progress=lambda n: progress.advance(bar, n), plan=plan)
             except ProviderError as exc:
                 raise CliError(f"scoring stopped, the provider failed: {exc}", EXIT_PROVIDER) from None
@@ -143,8 +148,10 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
 
 
 def _default_concurrency(provider) -> int:
-    # One request per function instance keeps LSE's queueing; a provider with more instances takes more.
-    return max(1, int(getattr(provider, "instances", None) or provider.limits.max_instances))
+    # One request per function instance keeps LSE's queueing. The local provider queues requests for a
+    # free instance on our side, so one more request can be prepared while the function works.
+    instances = max(1, int(getattr(provider, "instances", None) or provider.limits.max_instances))
+    return instances + 1 if provider.name == "local" else instances
 
 
 def _num(value: Any) -> str:

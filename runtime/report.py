@@ -24,6 +24,7 @@ def write_atomic(path: str | Path, data: bytes | Callable[[io.BufferedWriter], N
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get ordinary file permissions
         with os.fdopen(handle, "wb") as out:
             if callable(data):
                 data(out)
@@ -39,6 +40,12 @@ def write_atomic(path: str | Path, data: bytes | Callable[[io.BufferedWriter], N
             pass
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def json_bytes(document: dict) -> bytes:
@@ -99,8 +106,7 @@ def png_writer(document: dict) -> Callable[[io.BufferedWriter], None]:
             else:
                 grid = np.ma.masked_invalid(np.array(
                     [[np.nan if v is None else v for v in row] for row in values], dtype=float))
-                cmap = matplotlib.colormaps["viridis"].copy()
-                cmap.set_bad("#d9d9d9")
+                cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
                 image = ax.imshow(grid, cmap=cmap, vmin=0.0, vmax=1.0)
                 ax.set_xticks(range(len(names)), labels=names, rotation=45, ha="right")
                 ax.set_yticks(range(len(names)), labels=names)
@@ -124,9 +130,10 @@ def png_writer(document: dict) -> Callable[[io.BufferedWriter], None]:
 def write_outputs(document: dict, out_dir: str | Path) -> dict[str, Path]:
     """Write the three files; agreement.json goes last so its presence marks a finished run."""
     out_dir = Path(out_dir)
+    json_data, csv_data = json_bytes(document), csv_bytes(document)  # fail before writing anything
     paths = {
-        "csv": write_atomic(out_dir / CSV_NAME, csv_bytes(document)),
+        "csv": write_atomic(out_dir / CSV_NAME, csv_data),
         "png": write_atomic(out_dir / PNG_NAME, png_writer(document)),
     }
-    paths["json"] = write_atomic(out_dir / JSON_NAME, json_bytes(document))
+    paths["json"] = write_atomic(out_dir / JSON_NAME, json_data)
     return {"json": paths["json"], "csv": paths["csv"], "png": paths["png"]}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from lse_custom_metrics.runtime.batching import (
-    DEFAULT_BATCH_PAIRS, PairJob, TaskPlan, build_payload, halves, pack,
+    DEFAULT_BATCH_PAIRS, PairJob, TaskPlan, build_body, build_payload, halves, pack,
 )
 from lse_custom_metrics.runtime.export import Annotation, Export, Task
 from lse_custom_metrics.runtime.providers.base import InvokeError, MetricProvider
@@ -101,20 +101,31 @@ def _is_unit(value: Any) -> bool:
             and math.isfinite(value) and 0.0 <= value <= 1.0)
 
 
-def parse_reply(payload: dict, reply: Any, jobs: Sequence[PairJob], per_label: bool) -> list[PairOutcome]:
+def _sent_tasks(plans: Sequence[TaskPlan], jobs: Sequence[PairJob]) -> list[tuple[Any, int]]:
+    """(task id, number of pairs) of every task entry of the request built from `jobs`."""
+    sent: list[list] = []
+    previous = None
+    for job in jobs:
+        if job.task != previous:
+            sent.append([plans[job.task].id, 0])
+            previous = job.task
+        sent[-1][1] += 1
+    return [(task_id, count) for task_id, count in sent]
+
+
+def parse_reply(sent: Sequence[tuple[Any, int]], reply: Any, jobs: Sequence[PairJob], per_label: bool) -> list[PairOutcome]:
     """One outcome per job, in order; BadReply when the reply does not match the request."""
-    sent = payload["tasks"]
     if not isinstance(reply, dict) or not isinstance(reply.get("tasks"), list):
         raise BadReply(f"reply has no `tasks` list: {str(reply)[:200]}")
     if len(reply["tasks"]) != len(sent):
         raise BadReply(f"reply has {len(reply['tasks'])} tasks, the request had {len(sent)}")
     outcomes: list[PairOutcome] = []
-    for request_task, reply_task in zip(sent, reply["tasks"]):
+    for (task_id, count), reply_task in zip(sent, reply["tasks"]):
         results = reply_task.get("results") if isinstance(reply_task, dict) else None
-        if not isinstance(results, list) or len(results) != len(request_task["pairs"]):
-            raise BadReply(f"task {request_task['id']}: expected {len(request_task['pairs'])} results")
-        if reply_task.get("id") != request_task["id"]:
-            raise BadReply(f"reply task id {reply_task.get('id')!r} != request task id {request_task['id']!r}")
+        if not isinstance(results, list) or len(results) != count:
+            raise BadReply(f"task {task_id}: expected {count} results")
+        if reply_task.get("id") != task_id:
+            raise BadReply(f"reply task id {reply_task.get('id')!r} != request task id {task_id!r}")
         outcomes.extend(_parse_result(result, per_label) for result in results)
     if len(outcomes) != len(jobs):
         raise BadReply(f"{len(outcomes)} results for {len(jobs)} pairs")
@@ -122,12 +133,19 @@ def parse_reply(payload: dict, reply: Any, jobs: Sequence[PairJob], per_label: b
 
 
 class Scorer:
-    """Sends a plan's pairs to the project's function and collects one outcome per pair."""
+    """Sends a plan's pairs to the project's function and collects one outcome per pair.
+
+    `concurrency` requests are prepared and sent at once; with `encoded`, requests go to the provider
+    as ready JSON bytes (assembled from each annotation's bytes, encoded once), which providers that
+    accept encoded payloads (`local`) forward as they are. A worker thus builds its request while
+    another one's is being answered.
+    """
 
     def __init__(self, provider: MetricProvider, project_id: str, *, per_label: bool = False,
-                 batch_pairs: int = DEFAULT_BATCH_PAIRS, concurrency: int = 1,
+                 batch_pairs: int = DEFAULT_BATCH_PAIRS, concurrency: int = 1, encoded: bool = False,
                  on_progress: Callable[[int], None] | None = None):
         self.provider, self.project_id = provider, str(project_id)
+        self.encoded = encoded
         self.per_label, self.batch_pairs = per_label, batch_pairs
         self.concurrency = max(1, concurrency)
         self.on_progress = on_progress or (lambda n: None)
@@ -152,12 +170,15 @@ class Scorer:
         return [o if o is not None else PairOutcome(error="NotScored: no result") for o in outcomes]
 
     def _send(self, plan: ScoringPlan, jobs: list[PairJob], outcomes: list) -> None:
-        payload = build_payload(plan.plans, jobs, self.per_label)
+        if self.encoded:
+            payload = build_body(plan.plans, jobs, self.per_label)
+        else:
+            payload = build_payload(plan.plans, jobs, self.per_label)
         with self._lock:
             self.invocations += 1
         try:
             reply = self.provider.invoke(self.project_id, payload)
-            results = parse_reply(payload, reply, jobs, self.per_label)
+            results = parse_reply(_sent_tasks(plan.plans, jobs), reply, jobs, self.per_label)
         except InvokeError as exc:
             self._isolate(plan, jobs, outcomes, f"{exc.kind}: {exc}")
             return
@@ -307,12 +328,12 @@ def _task_entry(task: Task, tally: _TaskTally, per_label: bool, predictions: boo
 
 def score_export(export: Export, provider: MetricProvider, project_id: Any, *, metric: dict,
                  per_label: bool = False, predictions: bool = False, batch_pairs: int = DEFAULT_BATCH_PAIRS,
-                 concurrency: int = 1, on_progress: Callable[[int], None] | None = None,
+                 concurrency: int = 1, encoded: bool = False, on_progress: Callable[[int], None] | None = None,
                  plan: ScoringPlan | None = None) -> dict:
     """Score every pair of the export through `provider` and return the agreement document."""
     plan = plan or plan_export(export, predictions=predictions)
     scorer = Scorer(provider, str(project_id), per_label=per_label, batch_pairs=batch_pairs,
-                    concurrency=concurrency, on_progress=on_progress)
+                    concurrency=concurrency, encoded=encoded, on_progress=on_progress)
     outcomes = scorer.run(plan)
     document = aggregate(export, plan, outcomes, project=project_id, metric=metric,
                          per_label=per_label, predictions=predictions)

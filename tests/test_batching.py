@@ -4,7 +4,7 @@ import json
 import pytest
 
 from lse_custom_metrics.runtime.batching import (
-    PairJob, TaskPlan, build_payload, halves, pack, request_size,
+    PairJob, TaskPlan, build_body, build_payload, halves, pack, request_size,
 )
 
 
@@ -24,9 +24,6 @@ def make(tasks):
     return plans, jobs
 
 
-def encoded(payload, compact):
-    separators = (",", ":") if compact else None
-    return len(json.dumps(payload, separators=separators, ensure_ascii=False).encode("utf-8"))
 
 
 def check(plans, requests, jobs, unsendable, limit, per_label=False):
@@ -35,8 +32,11 @@ def check(plans, requests, jobs, unsendable, limit, per_label=False):
     assert sent == [j for j in jobs if j.key in {s.key for s in sent}]  # export order kept
     for request in requests:
         payload = build_payload(plans, request, per_label)
-        assert encoded(payload, compact=False) <= request_size(plans, request) <= limit
-        assert encoded(payload, compact=True) <= limit
+        body = build_body(plans, request, per_label)
+        # the assembled body is exactly the dict encoded compactly, and never over the limit
+        assert body == json.dumps(payload, separators=(",", ":")).encode()
+        assert json.loads(body) == payload
+        assert len(body) <= request_size(plans, request) <= limit
         for entry in payload["tasks"]:  # every annotation travels once per task entry
             ids = [a["id"] for a in entry["annotations"]]
             assert len(ids) == len(set(ids))
@@ -64,7 +64,7 @@ def test_byte_limit_splits_requests_and_never_exceeds_it():
     plans, jobs = make([(t, [3_000] * 3) for t in range(10)])  # ~9 KB per task
     requests, unsendable = pack(plans, jobs, max_pairs=1000, max_bytes=limit)
     assert unsendable == []
-    assert [len(r) for r in requests] == [6] * 5  # two whole tasks (~18 KB) per request
+    assert [len(r) for r in requests] == [6] * 5  # two whole tasks (~18 KB) per request, never split
     check(plans, requests, jobs, unsendable, limit)
 
 

@@ -1,0 +1,124 @@
+"""Outputs: exact CSV rows, a real PNG heatmap, and atomic replacement of every file."""
+import csv
+import io
+import json
+import os
+import struct
+
+import pytest
+
+from lse_custom_metrics.runtime.report import csv_bytes, json_bytes, write_atomic, write_outputs
+
+
+def document(per_label=False, predictions=False):
+    return {
+        "schema": "lse-custom-metrics/agreement/1", "project": "9", "per_label": per_label,
+        "predictions": predictions,
+        "metric": {"path": "m.py", "sha256": "0" * 64, "function": "custom-metric-9-1", "provider": "fake"},
+        "summary": {"tasks": 2, "scored_tasks": 1, "pairs": 2, "errors": 1, "agreement": 0.25},
+        "tasks": [
+            {"id": 1, "annotations": 2, "cancelled": 1, "agreement": 0.25, "labels": {"B": 0.5, "A": 0.25} if per_label else None,
+             "pairs": [{"a": 10, "b": 11, "score": 0.25, "error": None}],
+             "predictions": [{"a": 10, "b": 90, "score": 1.0, "error": None}] if predictions else [],
+             **({"prediction_agreement": 1.0} if predictions else {}), "lse_agreement": 0.25},
+            {"id": 2, "annotations": 2, "cancelled": 0, "agreement": None, "labels": None,
+             "pairs": [{"a": 20, "b": 21, "score": None, "error": "KeyError: 'x'"}], "predictions": [],
+             **({"prediction_agreement": None} if predictions else {})},
+        ],
+        "annotators": {"3": {"pairs": 2, "errors": 1, "agreement": 0.25}, "4": {"pairs": 1, "errors": 0, "agreement": 0.25},
+                       "5": {"pairs": 1, "errors": 1, "agreement": None}},
+        "matrix": {"annotators": ["3", "4", "5"],
+                   "agreement": [[None, 0.25, None], [0.25, None, None], [None, None, None]]},
+    }
+
+
+def test_csv_one_row_per_task():
+    rows = list(csv.reader(io.StringIO(csv_bytes(document()).decode())))
+    assert rows == [
+        ["task_id", "annotations", "cancelled", "pairs", "errors", "agreement", "lse_agreement"],
+        ["1", "2", "1", "1", "0", "0.25", "0.25"],
+        ["2", "2", "0", "1", "1", "", ""],
+    ]
+
+
+def test_csv_with_predictions_and_labels():
+    rows = list(csv.reader(io.StringIO(csv_bytes(document(per_label=True, predictions=True)).decode())))
+    assert rows[0][-5:] == ["prediction_pairs", "prediction_errors", "prediction_agreement", "lse_agreement", "labels"]
+    assert rows[1][-5:] == ["1", "0", "1.0", "0.25", '{"A": 0.25, "B": 0.5}']
+    assert rows[2][-5:] == ["0", "0", "", "", ""]
+
+
+def png_size(data):
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_write_outputs_writes_three_files(tmp_path):
+    paths = write_outputs(document(), tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["agreement.csv", "agreement.json", "agreement.png"]
+    assert json.loads(paths["json"].read_text()) == document()
+    width, height = png_size(paths["png"].read_bytes())
+    assert width >= 400 and height >= 300
+    assert oct(paths["json"].stat().st_mode & 0o777) == oct(0o666 & ~current_umask())
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_png_with_no_annotators(tmp_path):
+    empty = document()
+    empty["matrix"] = {"annotators": [], "agreement": []}
+    paths = write_outputs(empty, tmp_path)
+    png_size(paths["png"].read_bytes())
+
+
+def test_json_is_strict():
+    broken = document()
+    broken["summary"]["agreement"] = float("nan")
+    with pytest.raises(ValueError):
+        json_bytes(broken)
+
+
+def test_failed_write_keeps_the_previous_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "agreement.json"
+    write_atomic(target, b'{"complete": true}\n')
+
+    def half_then_fail(out):
+        out.write(b'{"compl')
+        raise RuntimeError("killed while writing")
+
+    with pytest.raises(RuntimeError):
+        write_atomic(target, half_then_fail)
+    assert target.read_bytes() == b'{"complete": true}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["agreement.json"]
+
+
+def test_write_outputs_with_an_unwritable_document_writes_nothing(tmp_path):
+    bad = document()
+    bad["summary"]["agreement"] = float("inf")
+    with pytest.raises(ValueError):
+        write_outputs(bad, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_png_failure_leaves_the_previous_json(tmp_path, monkeypatch):
+    write_outputs(document(), tmp_path)
+    before = (tmp_path / "agreement.json").read_bytes()
+    changed = document()
+    changed["summary"]["agreement"] = 0.75
+    import lse_custom_metrics.runtime.report as report
+
+    def broken_png(doc):
+        def write(out):
+            out.write(b"\x89PNG half")
+            raise MemoryError("renderer died")
+        return write
+
+    monkeypatch.setattr(report, "png_writer", broken_png)
+    with pytest.raises(MemoryError):
+        write_outputs(changed, tmp_path)
+    assert (tmp_path / "agreement.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["agreement.csv", "agreement.json", "agreement.png"]
