@@ -212,8 +212,13 @@ def _decode(body) -> dict:
         raise BadRequest(f"request must be a JSON object, got {type(body).__name__}")
     try:
         payload = _decoder()(body)
-    except ValueError as exc:  # json.JSONDecodeError and orjson.JSONDecodeError are ValueErrors
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    except ValueError:  # json.JSONDecodeError and orjson.JSONDecodeError are ValueErrors
+        # The stdlib decides, so orjson's stricter corners (NaN, huge ints) behave exactly like json
+        # and the error message is the same whichever decoder ran first.
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise BadRequest(f"request body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise BadRequest(f"request must be a JSON object, got {_json_type(payload)}")
     return payload
@@ -368,7 +373,7 @@ def lambda_handler(event, context=None):
     """AWS Lambda entry point. ``event`` is the decoded JSON payload (a JSON string is accepted)."""
     started = time.perf_counter()
     try:
-        payload = event if isinstance(event, dict) else _decode(event)
+        payload = _decode(event) if isinstance(event, (str, bytes, bytearray)) else event
         response, counts = handle_payload(payload)
     except BadRequest as exc:
         _log_bad_request("lambda", exc, started)

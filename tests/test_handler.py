@@ -1,0 +1,101 @@
+"""handler/main.py: every validation case through both entry points, the real flask request path,
+and the stdlib-only import rule (in a fresh interpreter)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from handler_cases import CASES, DEFAULT_HANDLER, LAMBDA_ONLY, METRICS, check_case, check_lambda_only
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(params=["default-decoder", "stdlib-json"])
+def decoder(request, monkeypatch):
+    """Run every case with orjson (when this interpreter has it) and with the stdlib json fallback."""
+    if request.param == "stdlib-json":
+        monkeypatch.setitem(sys.modules, "orjson", None)  # makes `import orjson` raise ImportError
+    return request.param
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_case_both_entry_points(name, tmp_path, decoder):
+    assert check_case(name, tmp_path) == []
+
+
+@pytest.mark.parametrize("name", sorted(LAMBDA_ONLY))
+def test_lambda_only_events(name, tmp_path):
+    assert check_lambda_only(name, tmp_path) == []
+
+
+def test_handler_source_is_the_installed_one():
+    from importlib import resources
+
+    installed = resources.files("lse_custom_metrics.handler").joinpath("main.py").read_bytes()
+    assert installed == DEFAULT_HANDLER.read_bytes()
+
+
+def _bundle_dir(tmp_path: Path, metric: str) -> Path:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "main.py").write_bytes(DEFAULT_HANDLER.read_bytes())
+    (bundle / "metric.py").write_bytes((METRICS / f"{metric}.py").read_bytes())
+    return bundle
+
+
+def test_flask_request_through_functions_framework(tmp_path, capsys):
+    """The real Cloud Functions path: functions-framework's app with a flask Request."""
+    from functions_framework import create_app
+
+    bundle = _bundle_dir(tmp_path, "choices")
+    client = create_app("agreement_handler", str(bundle / "main.py"), "http").test_client()
+    P = {"result": [{"value": {"choices": ["Positive"]}}]}
+    N = {"result": [{"value": {"choices": ["Negative"]}}]}
+    U = {"result": [{"value": {"choices": ["Neutral"]}}]}
+    reply = client.post("/", json={"tasks": [{"id": 4, "annotations": [P, P, N, U, U], "pairs": [[0, 1], [0, 2], [3, 4]]}]})
+    assert reply.status_code == 200
+    assert reply.headers["Content-Type"] == "application/json"
+    assert reply.get_json() == {"tasks": [{"id": 4, "results": [
+        {"score": 0.99}, {"score": 0.0}, {"error": {"type": "KeyError", "message": "'Neutral'"}}]}]}
+    reply = client.post("/", data=b"{not json", content_type="application/json")
+    assert reply.status_code == 400
+    assert reply.get_json() == {"error": {"type": "BadRequest", "message":
+        "request body is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"}}
+    reply = client.get("/")
+    assert (reply.status_code, reply.get_json()) == (200, {"status": "ok"})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [(l["severity"], l.get("tasks"), l.get("pairs"), l.get("errors")) for l in lines] == [
+        ("WARNING", 1, 3, 1), ("ERROR", 0, 0, 0)]
+
+
+IMPORT_PROBE = r"""
+import json, sys
+before = set(sys.modules)
+sys.path.insert(0, sys.argv[1])
+import main
+after_import = set(sys.modules) - before
+main.lambda_handler({"annotation_1": {"result": []}, "annotation_2": {"result": []}}, None)
+after_call = set(sys.modules) - before
+outside = lambda names: sorted(n for n in names if n.split(".")[0] not in sys.stdlib_module_names and n != "main")
+print(json.dumps({"import": outside(after_import), "call": outside(after_call)}))
+"""
+
+
+def stdlib_probe(python: str, bundle: Path) -> dict:
+    """Modules outside the stdlib that importing main.py (and one call) adds, in a fresh interpreter."""
+    out = subprocess.run([python, "-I", "-c", IMPORT_PROBE, str(bundle)], capture_output=True, text=True,
+                         check=True, env={"PATH": "/usr/bin:/bin"})
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_import_uses_only_the_stdlib(tmp_path):
+    # with orjson installed here, the first call may import it; importing main.py must not, and the
+    # metric is loaded only when a request needs it
+    bundle = _bundle_dir(tmp_path, "counting")
+    probe = stdlib_probe(sys.executable, bundle)
+    assert probe["import"] == []
+    assert set(probe["call"]) - {"orjson", "orjson.orjson"} == {"metric"}
