@@ -1,0 +1,146 @@
+"""The GCP components used on their own, as another stack would import them."""
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from lse_custom_metrics.components import gcp as gcp_components
+from lse_custom_metrics.components.gcp import (
+    CustomMetricsDeployerRole,
+    CustomMetricsDeployerRoleArgs,
+    CustomMetricsProjectServices,
+    CustomMetricsProjectServicesArgs,
+    CustomMetricsRuntimeServiceAccount,
+    CustomMetricsRuntimeServiceAccountArgs,
+    GcpCustomMetricsFoundation,
+    GcpCustomMetricsFoundationArgs,
+    GcpFoundationArgsError,
+    GcpNameError,
+    GkeNodeIdentity,
+    GkeNodeIdentityArgs,
+    GkeWorkloadIdentity,
+    GkeWorkloadIdentityArgs,
+    KubernetesServiceAccounts,
+)
+from pulumi_harness import run_pulumi
+
+PROJECT = "other-team-proj"
+
+
+def test_public_names_resolve_from_the_components_package():
+    import lse_custom_metrics.components as components
+
+    for name in gcp_components.__all__:
+        assert getattr(components, name) is getattr(gcp_components, name)
+
+
+def test_node_identity_with_its_own_role_and_runtime_account():
+    """A stack that enables APIs elsewhere: no services component, components wired by hand."""
+    built = {}
+
+    def program():
+        services = CustomMetricsProjectServices("apis", CustomMetricsProjectServicesArgs(
+            project=PROJECT, services=["iam.googleapis.com"]))
+        runtime = CustomMetricsRuntimeServiceAccount("fn", CustomMetricsRuntimeServiceAccountArgs(
+            project=PROJECT, account_id="metrics-fn", depends_on=services.resources))
+        role = CustomMetricsDeployerRole("role", CustomMetricsDeployerRoleArgs(
+            project=PROJECT, role_id="teamMetricsDeployer", scope_act_as_to_runtime_service_account=True))
+        built["node"] = GkeNodeIdentity("nodes", GkeNodeIdentityArgs(
+            project=PROJECT, deployer_role=role, runtime_service_account_name=runtime.account_name,
+            node_service_account_email="pool@other-team-proj.iam.gserviceaccount.com"))
+        pulumi.export("role", role.role_name)
+
+    run = run_pulumi(program)
+    assert run.outputs == {"role": f"projects/{PROJECT}/roles/teamMetricsDeployer"}
+    grants = {(r.type, r.name): r.inputs for r in run.resources if "iAMMember" in r.type}
+    member = "serviceAccount:pool@other-team-proj.iam.gserviceaccount.com"
+    runtime_id = f"projects/{PROJECT}/serviceAccounts/metrics-fn@{PROJECT}.iam.gserviceaccount.com"
+    assert grants == {
+        ("gcp:projects/iAMMember:IAMMember", "fn-logging-logWriter"): {
+            "member": f"serviceAccount:metrics-fn@{PROJECT}.iam.gserviceaccount.com",
+            "project": PROJECT, "role": "roles/logging.logWriter"},
+        ("gcp:projects/iAMMember:IAMMember", "nodes-grant-deployer-role"): {
+            "member": member, "project": PROJECT, "role": f"projects/{PROJECT}/roles/teamMetricsDeployer"},
+        ("gcp:serviceaccount/iAMMember:IAMMember", "nodes-grant-runtime-sa-iam-serviceAccountUser"): {
+            "member": member, "role": "roles/iam.serviceAccountUser", "serviceAccountId": runtime_id},
+    }
+    assert len(run.one("gcp:projects/iAMCustomRole:IAMCustomRole").inputs["permissions"]) == 11
+    types = {r.type for r in run.resources if not r.custom}
+    assert types == {"lse-custom-metrics:gcp:ProjectServices", "lse-custom-metrics:gcp:RuntimeServiceAccount",
+                     "lse-custom-metrics:gcp:DeployerRole", "lse-custom-metrics:gcp:GkeNodeIdentity",
+                     "lse-custom-metrics:gcp:DeployerBinding"}
+
+
+def test_workload_identity_release_derives_both_ksa_names():
+    assert KubernetesServiceAccounts.for_release("lse") == KubernetesServiceAccounts("lse-ls-app", "lse-ls-rqworker")
+    args = GkeWorkloadIdentityArgs(project=PROJECT, deployer_role=None, runtime_service_account_name="x",
+                                   namespace="ns", helm_release="prod")
+    assert args.resolved_service_accounts() == KubernetesServiceAccounts("prod-ls-app", "prod-ls-rqworker")
+
+
+def test_component_input_errors_name_the_args_field():
+    errors = []
+
+    def program():
+        role = CustomMetricsDeployerRole("role", CustomMetricsDeployerRoleArgs(project=PROJECT))
+        for build in (
+            lambda: CustomMetricsDeployerRole("bad", CustomMetricsDeployerRoleArgs(
+                project=PROJECT, role_id="LSE-Deployer")),
+            lambda: CustomMetricsRuntimeServiceAccount("bad", CustomMetricsRuntimeServiceAccountArgs(
+                project=PROJECT, account_id="fn")),
+            lambda: GkeWorkloadIdentity("bad", GkeWorkloadIdentityArgs(
+                project=PROJECT, deployer_role=role, runtime_service_account_name="x", namespace="NS")),
+            lambda: GkeNodeIdentity("bad", GkeNodeIdentityArgs(
+                project=PROJECT, deployer_role=role, runtime_service_account_name="x",
+                node_service_account_email="nodes")),
+        ):
+            try:
+                build()
+            except GcpNameError as err:
+                errors.append(err.what)
+
+    run = run_pulumi(program)
+    assert errors == ["CustomMetricsDeployerRoleArgs.role_id", "CustomMetricsRuntimeServiceAccountArgs.account_id",
+                      "GkeWorkloadIdentityArgs.namespace", "GkeNodeIdentityArgs.node_service_account_email"]
+    assert {r.name for r in run.resources} == {"role", "role-role"}  # the bad ones registered nothing
+
+
+@pytest.mark.parametrize("kwargs,field,fragment", [
+    ({"deployment": "cloud-run"}, "deployment", "allowed: gce-vm, gke-workload-identity, gke-node"),
+    ({"deployment": "gke-node"}, "node_service_account_email", "is required"),
+    ({"deployment": "gce-vm", "namespace": "x"}, "namespace", "is not used by this deployment"),
+    ({"deployment": "gce-vm", "use_predefined_roles": "true"}, "use_predefined_roles", "must be true or false"),
+    ({"deployment": "gce-vm", "deployer_role_id": "a-b"}, "deployer_role_id", "no '-'"),
+    ({"deployment": "gce-vm", "runtime_service_account_id": "Runtime"}, "runtime_service_account_id", "6-30"),
+])
+def test_foundation_args_errors(kwargs, field, fragment):
+    with pytest.raises(GcpFoundationArgsError) as info:
+        GcpCustomMetricsFoundationArgs(project="acme-labeling", **kwargs).validate()
+    assert info.value.field == field
+    assert str(info.value).startswith(f"GcpCustomMetricsFoundationArgs.{field}: ")
+    assert fragment in str(info.value)
+
+
+def test_foundation_accepts_outputs_and_registers_nothing_on_bad_args():
+    def good():
+        foundation = GcpCustomMetricsFoundation("f", GcpCustomMetricsFoundationArgs(
+            project=pulumi.Output.from_input("acme-labeling"), deployment="gce-vm",
+            region=pulumi.Output.from_input("asia-northeast1"), grant_build_service_account_roles=False))
+        pulumi.export("env", foundation.env)
+
+    run = run_pulumi(good)
+    assert run.outputs["env"]["GCP_REGION_CUSTOM_METRICS"] == "asia-northeast1"
+    assert run.outputs["env"]["GCP_SERVICE_ACCOUNT_CUSTOM_METRICS"] == (
+        "lse-custom-metrics-runtime@acme-labeling.iam.gserviceaccount.com")
+
+    raised = []
+
+    def bad():
+        try:
+            GcpCustomMetricsFoundation("f", GcpCustomMetricsFoundationArgs(project="acme-labeling",
+                                                                           deployment="gke-node"))
+        except GcpFoundationArgsError as err:
+            raised.append(err.field)
+
+    run = run_pulumi(bad)
+    assert raised == ["node_service_account_email"] and run.resources == []

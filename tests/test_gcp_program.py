@@ -1,0 +1,294 @@
+"""The GCP program: runs from `Pulumi.gcp.yaml` and for every variant; bad config fails by name, early."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from gcp_scenarios import NODE_SA, NS, load_stack_file, run_program, stack_config
+from lse_custom_metrics.components.config import ConfigError
+from pulumi_harness import GCP_PROJECT, GCP_PROJECT_NUMBER, run_pulumi
+
+RUNTIME_EMAIL = f"lse-custom-metrics-runtime@{GCP_PROJECT}.iam.gserviceaccount.com"
+LSE_APP_EMAIL = f"lse-app@{GCP_PROJECT}.iam.gserviceaccount.com"
+ENV = {
+    "CUSTOM_METRIC_PROVIDER": "gcp",
+    "GCP_PROJECT_CUSTOM_METRICS": GCP_PROJECT,
+    "GCP_REGION_CUSTOM_METRICS": "us-central1",
+    "GCP_SERVICE_ACCOUNT_CUSTOM_METRICS": RUNTIME_EMAIL,
+}
+ENV_LIST = (
+    "CUSTOM_METRIC_PROVIDER=gcp\n"
+    f"GCP_PROJECT_CUSTOM_METRICS={GCP_PROJECT}\n"
+    "GCP_REGION_CUSTOM_METRICS=us-central1\n"
+    f"GCP_SERVICE_ACCOUNT_CUSTOM_METRICS={RUNTIME_EMAIL}\n"
+)
+COMPOSE = (
+    "environment:\n"
+    '  CUSTOM_METRIC_PROVIDER: "gcp"\n'
+    f'  GCP_PROJECT_CUSTOM_METRICS: "{GCP_PROJECT}"\n'
+    '  GCP_REGION_CUSTOM_METRICS: "us-central1"\n'
+    f'  GCP_SERVICE_ACCOUNT_CUSTOM_METRICS: "{RUNTIME_EMAIL}"\n'
+)
+ROLE_NAME = f"projects/{GCP_PROJECT}/roles/LSE_CustomMetricsDeployer"
+BUILD_EMAIL = f"{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com"
+
+
+def _common_outputs(deployment: str, identity_email: str) -> dict:
+    return {
+        "deployment": deployment,
+        "project": GCP_PROJECT,
+        "region": "us-central1",
+        "env": ENV,
+        "envList": ENV_LIST,
+        "dockerComposeEnvironment": COMPOSE,
+        "runtimeServiceAccountEmail": RUNTIME_EMAIL,
+        "lseServiceAccountEmail": identity_email,
+        "lseIdentityMember": f"serviceAccount:{identity_email}",
+        "deployerRoleName": ROLE_NAME,
+        "deployerProjectRoles": [ROLE_NAME],
+        "deployerRuntimeServiceAccountRoles": [],
+        "buildServiceAccountEmail": BUILD_EMAIL,
+        "labels": {},
+    }
+
+
+def _plain_helm(env: dict) -> dict:
+    return {"app": {"extraEnvironmentVars": env}, "rqworker": {"extraEnvironmentVars": env}}
+
+
+PLAIN_HELM_YAML = (
+    "app:\n"
+    "  extraEnvironmentVars:\n"
+    "    CUSTOM_METRIC_PROVIDER: gcp\n"
+    f"    GCP_PROJECT_CUSTOM_METRICS: {GCP_PROJECT}\n"
+    "    GCP_REGION_CUSTOM_METRICS: us-central1\n"
+    f"    GCP_SERVICE_ACCOUNT_CUSTOM_METRICS: {RUNTIME_EMAIL}\n"
+    "rqworker:\n"
+    "  extraEnvironmentVars:\n"
+    "    CUSTOM_METRIC_PROVIDER: gcp\n"
+    f"    GCP_PROJECT_CUSTOM_METRICS: {GCP_PROJECT}\n"
+    "    GCP_REGION_CUSTOM_METRICS: us-central1\n"
+    f"    GCP_SERVICE_ACCOUNT_CUSTOM_METRICS: {RUNTIME_EMAIL}\n"
+)
+
+
+def test_gce_vm_outputs_exact():
+    run = run_program(stack_config({"deployment": "gce-vm"}))
+    helm = _plain_helm(ENV)
+    assert run.outputs == _common_outputs("gce-vm", LSE_APP_EMAIL) | {
+        "helmValues": helm, "helmValuesYaml": PLAIN_HELM_YAML}
+
+
+def test_gke_node_outputs_exact():
+    run = run_program(stack_config({"deployment": "gke-node", "nodeServiceAccountEmail": NODE_SA}))
+    helm = _plain_helm(ENV)
+    assert run.outputs == _common_outputs("gke-node", NODE_SA) | {
+        "helmValues": helm, "helmValuesYaml": PLAIN_HELM_YAML}
+
+
+def test_gke_workload_identity_outputs_exact():
+    run = run_program(stack_config({"deployment": "gke-workload-identity", "namespace": "labeling",
+                                    "helmRelease": "prod"}))
+    annotated = {"serviceAccount": {"annotations": {"iam.gke.io/gcp-service-account": LSE_APP_EMAIL}},
+                 "extraEnvironmentVars": ENV}
+    expected_yaml = (
+        "app:\n"
+        "  serviceAccount:\n"
+        "    annotations:\n"
+        f"      iam.gke.io/gcp-service-account: {LSE_APP_EMAIL}\n"
+        "  extraEnvironmentVars:\n"
+        "    CUSTOM_METRIC_PROVIDER: gcp\n"
+        f"    GCP_PROJECT_CUSTOM_METRICS: {GCP_PROJECT}\n"
+        "    GCP_REGION_CUSTOM_METRICS: us-central1\n"
+        f"    GCP_SERVICE_ACCOUNT_CUSTOM_METRICS: {RUNTIME_EMAIL}\n"
+        "rqworker:\n"
+        "  serviceAccount:\n"
+        "    annotations:\n"
+        f"      iam.gke.io/gcp-service-account: {LSE_APP_EMAIL}\n"
+        "  extraEnvironmentVars:\n"
+        "    CUSTOM_METRIC_PROVIDER: gcp\n"
+        f"    GCP_PROJECT_CUSTOM_METRICS: {GCP_PROJECT}\n"
+        "    GCP_REGION_CUSTOM_METRICS: us-central1\n"
+        f"    GCP_SERVICE_ACCOUNT_CUSTOM_METRICS: {RUNTIME_EMAIL}\n"
+    )
+    assert run.outputs == _common_outputs("gke-workload-identity", LSE_APP_EMAIL) | {
+        "helmValues": {"app": annotated, "rqworker": annotated},
+        "helmValuesYaml": expected_yaml,
+        "workloadIdentityMembers": {
+            "app": f"serviceAccount:{GCP_PROJECT}.svc.id.goog[labeling/prod-ls-app]",
+            "rqworker": f"serviceAccount:{GCP_PROJECT}.svc.id.goog[labeling/prod-ls-rqworker]"},
+    }
+
+
+def test_options_change_the_role_outputs():
+    scoped = run_program(stack_config({"deployment": "gce-vm", "scopeActAsToRuntimeServiceAccount": True}))
+    assert scoped.outputs["deployerProjectRoles"] == [ROLE_NAME]
+    assert scoped.outputs["deployerRuntimeServiceAccountRoles"] == ["roles/iam.serviceAccountUser"]
+    predefined = run_program(stack_config({"deployment": "gce-vm", "usePredefinedRoles": True}))
+    assert "deployerRoleName" not in predefined.outputs  # no custom role exists
+    assert predefined.outputs["deployerProjectRoles"] == [
+        "roles/cloudfunctions.developer", "roles/run.invoker", "roles/storage.objectAdmin",
+        "roles/logging.viewer", "roles/iam.serviceAccountUser"]
+    no_build = run_program(stack_config({"deployment": "gce-vm", "grantBuildServiceAccountRoles": False}))
+    assert "buildServiceAccountEmail" not in no_build.outputs
+
+
+def test_region_and_labels_flow_into_outputs():
+    config = stack_config({"deployment": "gce-vm", "labels": {"team": "labeling", "cost-center": "ml_1"}})
+    config["gcp:region"] = "europe-west1"
+    run = run_program(config)
+    assert run.outputs["env"]["GCP_REGION_CUSTOM_METRICS"] == "europe-west1"
+    assert "GCP_REGION_CUSTOM_METRICS=europe-west1\n" in run.outputs["envList"]
+    assert run.outputs["labels"] == {"team": "labeling", "cost-center": "ml_1"}
+    # none of the foundation's resource types has a labels field: nothing may carry them
+    assert all("labels" not in r.inputs for r in run.resources)
+
+
+def test_compose_block_is_valid_yaml_with_string_values():
+    run = run_program(stack_config({"deployment": "gce-vm"}))
+    assert yaml.safe_load(run.outputs["dockerComposeEnvironment"]) == {"environment": ENV}
+    lines = run.outputs["envList"].splitlines()
+    assert dict(line.split("=", 1) for line in lines) == ENV
+
+
+def test_program_runs_from_the_example_stack_file():
+    stack = load_stack_file()
+    config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in stack.items()}
+    assert config[f"{NS}:deployment"] == "gke-workload-identity"
+    run = run_program(config)
+    custom = [r for r in run.resources if r.custom]
+    # gke-workload-identity (17) + the SA-level actAs grant the example enables
+    assert len(custom) == 18
+    assert run.outputs["labels"] == {"team": "labeling", "cost-center": "ml-platform"}
+    assert run.outputs["workloadIdentityMembers"] == {
+        "app": "serviceAccount:acme-labeling.svc.id.goog[labeling/lse-ls-app]",
+        "rqworker": "serviceAccount:acme-labeling.svc.id.goog[labeling/lse-ls-rqworker]"}
+    assert run.outputs["deployerRuntimeServiceAccountRoles"] == ["roles/iam.serviceAccountUser"]
+
+
+def test_example_stack_file_shows_every_key_of_every_variant():
+    text = (load_stack_file.__defaults__[0]).read_text()
+    from lse_custom_metrics.components.gcp.program import FIELD_OF_KEY
+
+    for key in FIELD_OF_KEY:
+        assert f"{key}:" in text, key
+    for variant in ("gce-vm", "gke-workload-identity", "gke-node"):
+        assert variant in text
+
+
+@pytest.mark.parametrize("variant_keys", [
+    {"deployment": "gce-vm"},
+    {"deployment": "gce-vm", "appServiceAccountEmail": "vm@acme-labeling.iam.gserviceaccount.com"},
+    {"deployment": "gke-workload-identity", "namespace": "default"},
+    {"deployment": "gke-workload-identity", "namespace": "default",
+     "serviceAccounts": {"app": "a", "rqworker": "b"}},
+    {"deployment": "gke-node", "nodeServiceAccountEmail": f"{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com"},
+])
+def test_program_runs_for_every_variant_and_only_invokes_get_project(variant_keys):
+    run = run_program(stack_config(variant_keys))
+    assert run.outputs["deployment"] == variant_keys["deployment"]
+    assert {token for token, _ in run.calls} == {"gcp:organizations/getProject:getProject"}
+
+
+# --- bad config: named error, before any resource ----------------------------------------------------
+
+BAD_CONFIGS = [
+    # (id, config changes (None deletes a key), key named, message fragment, variant named)
+    ("deployment-missing", {f"{NS}:deployment": None}, f"{NS}:deployment",
+     "missing", None),
+    ("deployment-unknown", {f"{NS}:deployment": "gke"}, f"{NS}:deployment",
+     "allowed: gce-vm, gke-workload-identity, gke-node", None),
+    ("project-missing", {"gcp:project": None}, "gcp:project", "missing", "gce-vm"),
+    ("project-invalid", {"gcp:project": "Acme_Labeling"}, "gcp:project", "'Acme_Labeling' is not valid", "gce-vm"),
+    ("region-invalid", {"gcp:region": "us central"}, "gcp:region", "a GCP region", "gce-vm"),
+    ("unknown-key", {f"{NS}:namepsace": "labeling"}, f"{NS}:namepsace", "unknown key", "gce-vm"),
+    ("aws-key-on-gcp", {f"{NS}:irsaRoleName": "x"}, f"{NS}:irsaRoleName", "unknown key", "gce-vm"),
+    ("node-email-on-gce-vm", {f"{NS}:nodeServiceAccountEmail": NODE_SA}, f"{NS}:nodeServiceAccountEmail",
+     "is not used by this deployment (only by gke-node) (deployment 'gce-vm') allowed: appServiceAccountEmail",
+     "gce-vm"),
+    ("app-email-invalid", {f"{NS}:appServiceAccountEmail": "lse-app@gmail.com"},
+     f"{NS}:appServiceAccountEmail", "a service-account email", "gce-vm"),
+    ("predefined-not-bool", {f"{NS}:usePredefinedRoles": "yes"}, f"{NS}:usePredefinedRoles",
+     "must be true or false, got 'yes'", "gce-vm"),
+    ("scope-not-bool", {f"{NS}:scopeActAsToRuntimeServiceAccount": "1"},
+     f"{NS}:scopeActAsToRuntimeServiceAccount", "must be true or false", "gce-vm"),
+    ("build-not-bool", {f"{NS}:grantBuildServiceAccountRoles": "off"},
+     f"{NS}:grantBuildServiceAccountRoles", "must be true or false", "gce-vm"),
+    ("labels-not-object", {f"{NS}:labels": "team"}, f"{NS}:labels", "must be a YAML/JSON object", "gce-vm"),
+    ("labels-list", {f"{NS}:labels": ["team"]}, f"{NS}:labels", "must be a mapping", "gce-vm"),
+    ("label-key-upper", {f"{NS}:labels": {"Team": "a"}}, f"{NS}:labels", "label key 'Team' is not valid", "gce-vm"),
+    ("label-key-digit", {f"{NS}:labels": {"1team": "a"}}, f"{NS}:labels", "starting with a letter", "gce-vm"),
+    ("label-value-space", {f"{NS}:labels": {"team": "ML Platform"}}, f"{NS}:labels",
+     "label value 'ML Platform' is not valid", "gce-vm"),
+    ("label-value-long", {f"{NS}:labels": {"team": "a" * 64}}, f"{NS}:labels", "at most 63", "gce-vm"),
+    ("label-reserved", {f"{NS}:labels": {"goog-owner": "x"}}, f"{NS}:labels", "reserves", "gce-vm"),
+]
+WI = {f"{NS}:deployment": "gke-workload-identity", f"{NS}:namespace": "labeling"}
+BAD_CONFIGS += [
+    ("namespace-missing", {**WI, f"{NS}:namespace": None}, f"{NS}:namespace", "is required",
+     "gke-workload-identity"),
+    ("namespace-invalid", {**WI, f"{NS}:namespace": "Labeling!"}, f"{NS}:namespace",
+     "a Kubernetes namespace", "gke-workload-identity"),
+    ("release-and-names", {**WI, f"{NS}:helmRelease": "lse",
+                           f"{NS}:serviceAccounts": {"app": "a", "rqworker": "b"}},
+     f"{NS}:helmRelease", "not both", "gke-workload-identity"),
+    ("release-invalid", {**WI, f"{NS}:helmRelease": "LSE"}, f"{NS}:helmRelease", "a helm release name",
+     "gke-workload-identity"),
+    ("release-too-long", {**WI, f"{NS}:helmRelease": "a" * 54}, f"{NS}:helmRelease", "at most 53",
+     "gke-workload-identity"),
+    ("service-accounts-list", {**WI, f"{NS}:serviceAccounts": ["a", "b"]}, f"{NS}:serviceAccounts",
+     'must be {"app": "<ksa name>", "rqworker": "<ksa name>"}', "gke-workload-identity"),
+    ("service-accounts-missing-rqworker", {**WI, f"{NS}:serviceAccounts": {"app": "a"}},
+     f"{NS}:serviceAccounts", "must be {", "gke-workload-identity"),
+    ("service-account-name-invalid", {**WI, f"{NS}:serviceAccounts": {"app": "Label_Studio", "rqworker": "b"}},
+     f"{NS}:serviceAccounts", "app: 'Label_Studio' is not valid", "gke-workload-identity"),
+    ("node-email-on-wi", {**WI, f"{NS}:nodeServiceAccountEmail": NODE_SA}, f"{NS}:nodeServiceAccountEmail",
+     "is not used by this deployment", "gke-workload-identity"),
+]
+NODE = {f"{NS}:deployment": "gke-node", f"{NS}:nodeServiceAccountEmail": NODE_SA}
+BAD_CONFIGS += [
+    ("node-email-missing", {**NODE, f"{NS}:nodeServiceAccountEmail": None}, f"{NS}:nodeServiceAccountEmail",
+     "is required", "gke-node"),
+    ("node-email-invalid", {**NODE, f"{NS}:nodeServiceAccountEmail": "gke-nodes"},
+     f"{NS}:nodeServiceAccountEmail", "'gke-nodes' is not valid", "gke-node"),
+    ("namespace-on-node", {**NODE, f"{NS}:namespace": "labeling"}, f"{NS}:namespace",
+     "is not used by this deployment (only by gke-workload-identity) (deployment 'gke-node') "
+     "allowed: nodeServiceAccountEmail",
+     "gke-node"),
+    ("app-email-on-node", {**NODE, f"{NS}:appServiceAccountEmail": "a@b.iam.gserviceaccount.com"},
+     f"{NS}:appServiceAccountEmail", "only by gce-vm, gke-workload-identity", "gke-node"),
+    ("release-on-node", {**NODE, f"{NS}:helmRelease": "lse"}, f"{NS}:helmRelease", "is not used", "gke-node"),
+]
+
+
+@pytest.mark.parametrize("changes,key,fragment,variant", [c[1:] for c in BAD_CONFIGS],
+                         ids=[c[0] for c in BAD_CONFIGS])
+def test_bad_config_names_the_key_and_registers_nothing(changes, key, fragment, variant):
+    config = stack_config({"deployment": "gce-vm"})
+    for k, v in changes.items():
+        if v is None:
+            config.pop(k, None)
+        else:
+            config[k] = v
+    errors: list[ConfigError] = []
+
+    def program():
+        from lse_custom_metrics.components.program import run
+
+        try:
+            run()
+        except ConfigError as err:
+            errors.append(err)
+
+    run = run_pulumi(program, config=config)
+    assert len(errors) == 1, "expected a ConfigError"
+    err = errors[0]
+    assert err.key == key
+    assert f"config key '{key}'" in str(err)
+    assert fragment in str(err)
+    assert err.variant == variant
+    if variant:
+        assert f"(deployment '{variant}')" in str(err)
+    assert run.resources == [] and run.calls == [] and run.outputs == {}
