@@ -17,6 +17,7 @@ from ..facts import (
     HELM_RELEASE_DEFAULT,
 )
 from ._component import TYPE_PREFIX, child_opts
+from .arns import role_arn_if_given
 from .ec2_compose import DEFAULT_USER_NAME, Ec2ComposeIdentity, Ec2ComposeIdentityArgs
 from .ec2_instance_profile import (
     DEFAULT_INSTANCE_ROLE_NAME,
@@ -135,9 +136,14 @@ class AwsCustomMetricsFoundation(pulumi.ComponentResource):
                 policy_arn=policy_arn, instance_role=args.instance_role,
                 created_role_name=args.instance_role_name or DEFAULT_INSTANCE_ROLE_NAME, tags=args.tags),
                 opts=child_opts(self))
-            outputs.update(instanceRoleName=identity.role_name, instanceRoleArn=identity.role_arn,
-                           instanceProfileName=identity.instance_profile_name,
-                           instanceProfileArn=identity.instance_profile_arn)
+            outputs["instanceRoleName"] = identity.role_name
+            # An existing role given by name alone has no known ARN (its path is not known): no output.
+            if identity.role is not None or not isinstance(args.instance_role, str) \
+                    or role_arn_if_given(args.instance_role):
+                outputs["instanceRoleArn"] = identity.role_arn
+            if identity.instance_profile is not None:
+                outputs.update(instanceProfileName=identity.instance_profile_name,
+                               instanceProfileArn=identity.instance_profile_arn)
         elif args.deployment == "eks-oidc":
             identity = EksOidcIdentity(identity_name, EksOidcIdentityArgs(
                 policy_arn=policy_arn, partition=partition, account_id=account_id,
