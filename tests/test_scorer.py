@@ -224,3 +224,12 @@ def test_concurrent_requests_give_the_same_document(metric):
     parallel, _ = run(tasks, metric, batch_pairs=5, concurrency=3)
     serial["summary"].pop("invocations"), parallel["summary"].pop("invocations")
     assert serial == parallel
+
+
+def test_encoded_requests_give_the_same_document_and_bytes(metric):
+    tasks = [{"id": t, "annotations": [ann(t * 10 + k, k, (t + k) % 10) for k in range(3)],
+              "predictions": [pred(900 + t, t % 10)]} for t in range(12)]
+    as_dicts, dict_provider = run(tasks, metric, batch_pairs=7, predictions=True, per_label=True)
+    as_bytes, byte_provider = run(tasks, metric, batch_pairs=7, predictions=True, per_label=True, encoded=True)
+    assert as_dicts == as_bytes
+    assert [r for r in dict_provider.requests] == [r for r in byte_provider.requests]

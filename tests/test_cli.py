@@ -1,0 +1,259 @@
+"""`lse-metrics`: exit codes and messages, every command, and end to end through the local provider."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from click.testing import CliRunner
+
+import lse_custom_metrics.runtime.providers as providers
+from fake_provider import FakeProvider
+from lse_custom_metrics.runtime.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPORTS = ROOT / "examples" / "exports"
+METRICS = ROOT / "examples" / "metrics"
+SENTIMENT = EXPORTS / "sentiment_3annotators.json"
+LEOKA = EXPORTS / "leoka_lse_ner_taxonomy_agreement_excerpt.json"
+
+
+def cli(*args, env=None):
+    result = CliRunner().invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
+    return result
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    provider = FakeProvider()
+    monkeypatch.setattr(providers, "get_provider", lambda name=None, **options: provider)
+    return provider
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A private state directory for the local provider."""
+    monkeypatch.setenv("LSE_METRICS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CUSTOM_METRIC_PROVIDER", raising=False)
+    return tmp_path / "home"
+
+
+# --- with the in-process fake provider ---------------------------------------------------------------
+
+def test_score_writes_outputs_and_prints_summary(fake, tmp_path):
+    result = cli("score", SENTIMENT, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "o" / "agreement.json").read_text())
+    assert document["project"] == "4242" and document["metric"]["provider"] == "fake"
+    assert document["metric"]["function"].startswith("custom-metric-4242-")
+    assert document["summary"]["tasks"] == 8 and document["summary"]["pairs"] == 19
+    assert "Agreement — project 4242" in result.output and "Annotators" in result.output
+    assert f"wrote {tmp_path / 'o' / 'agreement.json'}" in result.output.replace("\n", "")
+
+
+def test_mixed_projects_use_the_first_tasks_project_and_say_so(fake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("score", LEOKA, "--metric", METRICS / "lse_ner_taxonomy.py")
+    assert result.exit_code == 0, result.output
+    assert "the export mixes projects 58506, 58512, 58513; scoring as project 58506" in " ".join(result.output.split())
+    assert (tmp_path / "agreement-58506" / "agreement.json").is_file()
+    assert list(fake.functions) == ["58506"]
+
+
+def test_export_without_project_needs_project_option(fake, tmp_path):
+    doclang = EXPORTS / "sdk_doclang_rect_textarea.json"
+    result = cli("score", doclang, "--metric", METRICS / "result_overlap.py", "--out", tmp_path)
+    assert result.exit_code == 2
+    assert "the export has no `project` field; pass --project ID" in " ".join(result.output.split())
+    result = cli("score", doclang, "--metric", METRICS / "result_overlap.py", "--out", tmp_path, "--project", "77")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "agreement.json").read_text())["project"] == "77"
+
+
+def test_bad_export_exits_2_naming_file_and_task(fake, tmp_path):
+    export = tmp_path / "min.json"
+    export.write_text(json.dumps([{"id": 3, "annotator": 1, "annotation_id": 4, "sentiment": "Positive"}]))
+    result = cli("score", export, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert f"{export}: task #0 (id 3): looks like a JSON_MIN export" in text and "not JSON_MIN, CSV or TSV" in text
+    assert not (tmp_path / "o").exists() and fake.functions == {}
+
+
+@pytest.mark.parametrize("source, message", [
+    ("def agreement(a, b, per_label=False):\n    return (\n", "line 2: SyntaxError"),
+    ("def score(a, b):\n    return 1.0\n", "defines no top-level function `agreement("),
+])
+def test_bad_metric_exits_2(fake, tmp_path, source, message):
+    metric = tmp_path / "metric.py"
+    metric.write_text(source)
+    result = cli("score", SENTIMENT, "--metric", metric, "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert "bad metric file:" in result.output and message in " ".join(result.output.split())
+    assert fake.functions == {}
+
+
+@pytest.mark.parametrize("args, env", [
+    (["--provider", "aws"], {}),
+    ([], {"CUSTOM_METRIC_PROVIDER": "gcp"}),
+    ([], {"CUSTOM_METRIC_PROVIDER": "azure"}),
+])
+def test_unavailable_provider_exits_3_with_a_clear_message(tmp_path, args, env):
+    result = cli("score", SENTIMENT, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path, *args, env=env)
+    assert result.exit_code == 3
+    text = " ".join(result.output.split())
+    assert "is not available" in text
+    if env.get("CUSTOM_METRIC_PROVIDER") == "azure":
+        assert "allowed values are local, aws, gcp" in text
+    else:
+        assert "not implemented in this version" in text and "--provider local" in text
+    assert not (tmp_path / "agreement.json").exists()
+
+
+def test_management_commands_delegate_to_the_provider(fake, tmp_path):
+    assert "NotDeployed" in cli("status", "--project", "8").output
+    deployed = cli("deploy", "--project", "8", "--metric", METRICS / "choices_weighted.py")
+    assert deployed.exit_code == 0 and deployed.output.startswith("created: custom-metric-8-")
+    again = cli("deploy", "--project", "8", "--metric", METRICS / "choices_weighted.py")
+    assert again.output.startswith("unchanged: ")
+    assert cli("status", "--project", "8").output.strip() == "Active"
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    export = json.loads(SENTIMENT.read_text())
+    a.write_text(json.dumps(export[3]["annotations"][0]))  # Positive
+    b.write_text(json.dumps(export[3]["annotations"][2]))  # Neutral
+    invoked = cli("invoke", "--project", "8", a, b)
+    assert invoked.exit_code == 0 and json.loads(invoked.output) == {"score": 0.5}
+    assert "custom-metric-8-" in cli("list").output
+    assert "1 requests" in cli("logs", "--project", "8").output
+    assert "deleted the function of project 8" in cli("delete", "--project", "8").output
+    assert "has no function" in cli("delete", "--project", "8").output
+
+
+# --- end to end through the real local provider --------------------------------------------------------
+
+def expected_pairs(path, predictions=False):
+    """Pairs an export should produce, counted straight from the file."""
+    count = 0
+    for task in json.loads(Path(path).read_text()):
+        kept = [a for a in task["annotations"] if not a.get("was_cancelled")]
+        count += len(kept) * (len(kept) - 1) // 2
+        if predictions:
+            count += len(kept) * len(task.get("predictions") or [])
+    return count
+
+
+EXPORT_METRICS = {
+    "leoka_lse_ner_taxonomy_agreement_excerpt.json": "lse_ner_taxonomy.py",
+    "sentiment_3annotators.json": "choices_weighted.py",
+}
+
+
+@pytest.mark.parametrize("export", sorted(p.name for p in EXPORTS.glob("*.json")))
+def test_every_shipped_export_scores_through_the_local_provider(home, tmp_path, export):
+    metric = METRICS / EXPORT_METRICS.get(export, "result_overlap.py")
+    path = EXPORTS / export
+    extra = [] if json.loads(path.read_text())[0].get("project") is not None else ["--project", "501"]
+    result = cli("score", path, "--metric", metric, "--out", tmp_path / "out", "--predictions", "--per-label", *extra)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    document = json.loads((tmp_path / "out" / "agreement.json").read_text())
+    annotation_pairs = [p for t in document["tasks"] for p in t["pairs"]]
+    prediction_pairs = [p for t in document["tasks"] for p in t["predictions"]]
+    assert len(annotation_pairs) == expected_pairs(path)
+    assert len(annotation_pairs) + len(prediction_pairs) == expected_pairs(path, predictions=True)
+    assert all(p["error"] is None and 0.0 <= p["score"] <= 1.0 for p in annotation_pairs + prediction_pairs)
+    assert document["metric"]["provider"] == "local"
+    assert (tmp_path / "out" / "agreement.csv").read_text().count("\n") == len(document["tasks"]) + 1
+    assert (tmp_path / "out" / "agreement.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_function_lifecycle_through_the_cli(home, tmp_path):
+    metric = METRICS / "choices_weighted.py"
+    assert cli("status", "--project", "31").output.strip() == "NotDeployed"
+    deployed = cli("deploy", "--project", "31", "--metric", metric)
+    assert deployed.exit_code == 0 and deployed.output.startswith("created: custom-metric-31-")
+    assert cli("deploy", "--project", "31", "--metric", metric).output.startswith("unchanged: ")
+    export = json.loads(SENTIMENT.read_text())
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(export[2]["annotations"][0]))  # Neutral
+    b.write_text(json.dumps(export[2]["annotations"][1]))  # Neutral
+    invoked = cli("invoke", "--project", "31", a, b)
+    assert invoked.exit_code == 0, invoked.output
+    assert json.loads(invoked.output) == {"score": 0.9}
+    faulty = cli("deploy", "--project", "31", "--metric", METRICS / "choices_weighted_falls_off_end.py")
+    assert faulty.output.startswith("updated: ")
+    failed = cli("invoke", "--project", "31", a, b)
+    assert failed.exit_code == 1
+    assert json.loads(failed.output)["error"]["type"] == "InvalidResult"
+    listed = " ".join(cli("list").output.split())
+    assert "custom-metric-31-" in listed
+    assert cli("logs", "--project", "31").exit_code == 0
+    assert "deleted the function of project 31" in cli("delete", "--project", "31").output
+    assert cli("status", "--project", "31").output.strip() == "NotDeployed"
+
+
+SLOW_METRIC = """
+import time
+
+def agreement(annotation_1, annotation_2, per_label=False):
+    time.sleep(0.4)
+    return 1.0
+"""
+
+
+def run_and_kill(tmp_path, out_dir, home_dir):
+    metric = tmp_path / "slow.py"
+    metric.write_text(SLOW_METRIC)
+    env = {**os.environ, "LSE_METRICS_HOME": str(home_dir)}
+    env.pop("CUSTOM_METRIC_PROVIDER", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lse_custom_metrics.runtime.cli", "score", str(SENTIMENT), "--metric", str(metric),
+         "--out", str(out_dir), "--batch-pairs", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        # wait until pairs are being scored: the function's log records the first invocation
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            logs = list(Path(home_dir).glob("functions/*/function.log"))
+            if logs and '"pairs"' in logs[0].read_text(errors="replace"):
+                break
+            assert process.poll() is None, process.stdout.read().decode()
+            time.sleep(0.1)
+        else:
+            pytest.fail("scoring never started")
+        assert process.poll() is None
+        children = psutil.Process(process.pid).children(recursive=True)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    for child in children:  # function servers live in their own process groups
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(children, timeout=10)
+    return process.returncode
+
+
+def test_run_killed_midway_leaves_no_partial_agreement_json(tmp_path):
+    out_dir = tmp_path / "out"
+    assert run_and_kill(tmp_path, out_dir, tmp_path / "home") == -signal.SIGKILL
+    leftovers = sorted(p.name for p in out_dir.iterdir()) if out_dir.exists() else []
+    assert leftovers == []
+
+
+def test_run_killed_midway_keeps_the_previous_complete_outputs(tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    previous = b'{"schema": "lse-custom-metrics/agreement/1", "summary": {"agreement": 0.5}}\n'
+    (out_dir / "agreement.json").write_bytes(previous)
+    run_and_kill(tmp_path, out_dir, tmp_path / "home")
+    assert (out_dir / "agreement.json").read_bytes() == previous
+    assert sorted(p.name for p in out_dir.iterdir()) == ["agreement.json"]
