@@ -1,0 +1,421 @@
+"""AWS checks of the pack: pure functions of (resource type, plain properties, policy config) → Findings."""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .iam_documents import (
+    ACCOUNT_ID,
+    ROLE_TYPE,
+    Document,
+    Statement,
+    attached_policy_arns,
+    documents_of,
+    granted_service_actions,
+    grants_action,
+    has_wildcard,
+    is_all_resources,
+    is_wildcard_managed_policy,
+    parse_arn,
+)
+from .props import UNKNOWN, Findings, get
+
+LAMBDA_SERVICE_PRINCIPAL = "lambda.amazonaws.com"
+IRSA_AUDIENCE = "sts.amazonaws.com"
+WEB_IDENTITY_ACTION = "sts:AssumeRoleWithWebIdentity"
+ACCESS_KEY_TYPES = ("aws:iam/accessKey:AccessKey", "gcp:serviceaccount/key:Key")
+# system:serviceaccount:<namespace>:<name>, both DNS names
+_SERVICE_ACCOUNT_SUBJECT = re.compile(
+    r"^system:serviceaccount:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def _allow_statements(document: Document, findings: Findings):
+    """The Allow statements of a known document; unknown parts are noted, Deny statements skipped."""
+    if document.statements is UNKNOWN:
+        findings.undecided(document.where)
+        return
+    for statement in document.statements:
+        allows = statement.allows
+        if allows is UNKNOWN:
+            findings.undecided(f"{document.where} {statement.label} Effect")
+        elif allows:
+            yield statement
+
+
+def _where(document: Document, statement: Statement) -> str:
+    return f"`{document.where}` {statement.label}"
+
+
+# --- iam-no-wildcard-actions ---------------------------------------------------------------------------
+
+def check_no_wildcard_actions(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any],
+                              name: str = "") -> Findings:
+    findings = Findings()
+    for document in documents_of(resource_type, props):
+        if document.error:
+            findings.violation(f"{document.error}: IAM will reject it; write a valid policy document.")
+            continue
+        for statement in _allow_statements(document, findings):
+            where = _where(document, statement)
+            if statement.uses_not_action:
+                findings.violation(
+                    f"{where} uses NotAction {json.dumps(statement.raw.get('NotAction'), default=str)}: an Allow "
+                    f"with NotAction grants every other action of every service. List the actions instead.")
+                continue
+            actions = statement.values("Action")
+            if actions is UNKNOWN:
+                findings.undecided(f"{document.where} {statement.label} Action")
+                continue
+            for action in actions:
+                if action is UNKNOWN:
+                    findings.undecided(f"{document.where} {statement.label} Action")
+                elif isinstance(action, str) and has_wildcard(action):
+                    findings.violation(
+                        f"{where} allows the wildcard action `{action}`: name each action the identity needs "
+                        f"(LSE needs only the actions of LSE_AllowInteractLambda).")
+    for path, arn in attached_policy_arns(resource_type, props):
+        if arn is UNKNOWN:
+            continue  # a policy created in this stack: its own document is checked on that resource
+        if isinstance(arn, str) and is_wildcard_managed_policy(arn):
+            findings.violation(
+                f"`{path}` attaches the AWS-managed policy {arn}, which grants `*`/`service:*` actions: "
+                f"attach LSE_AllowInteractLambda (or another least-privilege policy) instead.")
+    return findings
+
+
+# --- iam-wildcard-resource-only-listfunctions -------------------------------------------------------------
+
+def check_wildcard_resource_only_listfunctions(resource_type: str, props: Mapping[str, Any],
+                                               config: Mapping[str, Any], name: str = "") -> Findings:
+    allowed = {a.lower() for a in config["allowedActions"]}
+    findings = Findings()
+    for document in documents_of(resource_type, props):
+        if document.kind != "permissions" or document.error:
+            continue
+        for statement in _allow_statements(document, findings):
+            where = _where(document, statement)
+            if statement.uses_not_resource:
+                findings.violation(
+                    f"{where} uses NotResource: an Allow with NotResource reaches every other resource. "
+                    f"Name the resources instead.")
+                continue
+            resources = statement.values("Resource")
+            if resources is UNKNOWN or UNKNOWN in resources:
+                findings.undecided(f"{document.where} {statement.label} Resource")
+                continue
+            if not any(isinstance(r, str) and is_all_resources(r) for r in resources):
+                continue
+            if statement.uses_not_action:
+                findings.violation(f"{where} grants NotAction on `Resource: \"*\"`; only "
+                                   f"{', '.join(sorted(config['allowedActions']))} may use `*`.")
+                continue
+            actions = statement.values("Action")
+            if actions is UNKNOWN or UNKNOWN in actions:
+                findings.undecided(f"{document.where} {statement.label} Action")
+                continue
+            extra = [a for a in actions if not isinstance(a, str) or a.lower() not in allowed]
+            if extra:
+                findings.violation(
+                    f"{where} grants {', '.join(f'`{a}`' for a in extra)} on `Resource: \"*\"`: only "
+                    f"{', '.join(sorted(config['allowedActions']))} needs `*` (it has no resource-level "
+                    f"permissions). Scope the others to ARNs (LSE's functions and their log groups), or move them "
+                    f"to their own statement.")
+    return findings
+
+
+# --- lambda-actions-scoped-to-prefix -------------------------------------------------------------------
+
+def _is_prefixed_function(resource: str, prefix: str) -> bool:
+    arn = parse_arn(resource)
+    return (arn is not None and arn.service == "lambda" and bool(ACCOUNT_ID.match(arn.account))
+            and arn.resource.startswith(f"function:{prefix}"))
+
+
+def _is_prefixed_log_group(resource: str, prefix: str) -> bool:
+    arn = parse_arn(resource)
+    return (arn is not None and arn.service == "logs" and bool(ACCOUNT_ID.match(arn.account))
+            and arn.resource.startswith(f"log-group:/aws/lambda/{prefix}"))
+
+
+def _is_account_log_groups(resource: str) -> bool:
+    """`arn:<partition>:logs:<region>:<account>:*` — the docs' execution-role CreateLogGroup resource."""
+    arn = parse_arn(resource)
+    return (arn is not None and arn.service == "logs" and bool(ACCOUNT_ID.match(arn.account))
+            and arn.resource == "*")
+
+
+def check_lambda_actions_scoped_to_prefix(resource_type: str, props: Mapping[str, Any],
+                                          config: Mapping[str, Any], name: str = "") -> Findings:
+    prefix = config["prefix"]
+    findings = Findings()
+    for document in documents_of(resource_type, props):
+        if document.kind != "permissions" or document.error:
+            continue
+        for statement in _allow_statements(document, findings):
+            where = _where(document, statement)
+            lambda_actions = granted_service_actions(statement, "lambda", except_actions=("lambda:ListFunctions",))
+            logs_actions = granted_service_actions(statement, "logs")
+            if lambda_actions is UNKNOWN or logs_actions is UNKNOWN:
+                findings.undecided(f"{document.where} {statement.label} Action")
+                continue
+            if not lambda_actions and not logs_actions:
+                continue
+            resources = [] if statement.uses_not_resource else statement.values("Resource")
+            if statement.uses_not_resource:
+                findings.violation(f"{where} grants Lambda/Logs actions with NotResource (every other "
+                                   f"resource): scope them to `function:{prefix}*` / "
+                                   f"`log-group:/aws/lambda/{prefix}*`.")
+                continue
+            if resources is UNKNOWN or UNKNOWN in resources:
+                findings.undecided(f"{document.where} {statement.label} Resource")
+                continue
+            account_wide_create = (
+                config["allowAccountWideCreateLogGroup"] and not lambda_actions
+                and [a.lower() for a in logs_actions] == ["logs:createloggroup"])
+            for resource in resources:
+                if not isinstance(resource, str):
+                    continue
+                if lambda_actions and not _is_prefixed_function(resource, prefix) and \
+                        not (logs_actions and _is_prefixed_log_group(resource, prefix)):
+                    findings.violation(
+                        f"{where} grants {', '.join(f'`{a}`' for a in lambda_actions)} on `{resource}`: "
+                        f"function-level Lambda actions must be scoped to "
+                        f"`arn:<partition>:lambda:<region>:<account>:function:{prefix}*`.")
+                if logs_actions and not _is_prefixed_log_group(resource, prefix) and \
+                        not (lambda_actions and _is_prefixed_function(resource, prefix)) and \
+                        not (account_wide_create and _is_account_log_groups(resource)):
+                    findings.violation(
+                        f"{where} grants {', '.join(f'`{a}`' for a in logs_actions)} on `{resource}`: "
+                        f"CloudWatch Logs actions must be scoped to "
+                        f"`arn:<partition>:logs:<region>:<account>:log-group:/aws/lambda/{prefix}*`.")
+    return findings
+
+
+# --- passrole-only-execution-role ------------------------------------------------------------------------
+
+def _is_execution_role_arn(resource: str, role_name: str) -> bool:
+    arn = parse_arn(resource)
+    if arn is None or arn.service != "iam" or not ACCOUNT_ID.match(arn.account) or has_wildcard(resource):
+        return False
+    return arn.resource.startswith("role/") and arn.resource.rsplit("/", 1)[-1] == role_name
+
+
+def check_passrole_only_execution_role(resource_type: str, props: Mapping[str, Any],
+                                       config: Mapping[str, Any], name: str = "") -> Findings:
+    role_name = config["executionRoleName"]
+    findings = Findings()
+    for document in documents_of(resource_type, props):
+        if document.kind != "permissions" or document.error:
+            continue
+        for statement in _allow_statements(document, findings):
+            granted = grants_action(statement, "iam:PassRole")
+            if granted is UNKNOWN:
+                findings.undecided(f"{document.where} {statement.label} Action")
+                continue
+            if not granted:
+                continue
+            where = _where(document, statement)
+            resources = ["*"] if statement.uses_not_resource else statement.values("Resource")
+            if resources is UNKNOWN or UNKNOWN in resources:
+                findings.undecided(f"{document.where} {statement.label} Resource")
+                continue
+            for resource in resources:
+                if not isinstance(resource, str) or not _is_execution_role_arn(resource, role_name):
+                    findings.violation(
+                        f"{where} allows iam:PassRole on `{resource}`: LSE only passes the execution role; "
+                        f"use exactly `arn:<partition>:iam::<account>:role/{role_name}`.")
+    return findings
+
+
+# --- execution-role-trusts-lambda-only -------------------------------------------------------------------
+
+def _principal_services(statement: Statement) -> list[Any] | Any:
+    principal = statement.raw.get("Principal")
+    if principal is UNKNOWN:
+        return UNKNOWN
+    if not isinstance(principal, dict):
+        return []
+    services = principal.get("Service", [])
+    if services is UNKNOWN:
+        return UNKNOWN
+    return services if isinstance(services, list) else [services]
+
+
+def _trust_document(props: Mapping[str, Any]) -> Document | None:
+    for document in documents_of(ROLE_TYPE, props):
+        if document.kind == "trust":
+            return document
+    return None
+
+
+def check_execution_role_trusts_lambda_only(resource_type: str, props: Mapping[str, Any],
+                                            config: Mapping[str, Any], name: str = "") -> Findings:
+    findings = Findings()
+    if resource_type != ROLE_TYPE:
+        return findings
+    trust = _trust_document(props)
+    name = get(props, "name")
+    named_execution_role = name == config["executionRoleName"]
+    if trust is None:
+        if named_execution_role:
+            findings.violation("the execution role has no trust policy: set `assumeRolePolicy` so that only "
+                               f"{LAMBDA_SERVICE_PRINCIPAL} may assume it.")
+        return findings
+    if trust.error:
+        return findings  # iam-no-wildcard-actions reports malformed documents
+    if trust.statements is UNKNOWN:
+        findings.undecided("assumeRolePolicy")
+        return findings
+    trusts_lambda = False
+    for statement in trust.statements:
+        services = _principal_services(statement)
+        if services is not UNKNOWN and LAMBDA_SERVICE_PRINCIPAL in services:
+            trusts_lambda = True
+    if not (named_execution_role or trusts_lambda):
+        if name is UNKNOWN:
+            findings.undecided("name")
+        return findings
+    role = f"role `{name}`" if isinstance(name, str) else "this role"
+    if not trusts_lambda:
+        findings.violation(f"{role} is the Lambda execution role but its trust policy does not let "
+                           f"{LAMBDA_SERVICE_PRINCIPAL} assume it.")
+    for statement in _allow_statements(trust, findings):
+        where = f"`assumeRolePolicy` {statement.label}"
+        if "NotPrincipal" in statement.raw:
+            findings.violation(f"{where} uses NotPrincipal: trust {LAMBDA_SERVICE_PRINCIPAL} by name instead.")
+            continue
+        principal = statement.raw.get("Principal")
+        if principal is UNKNOWN:
+            findings.undecided(f"assumeRolePolicy {statement.label} Principal")
+            continue
+        expected = {"Service": LAMBDA_SERVICE_PRINCIPAL}
+        normalised = ({k: (v if not isinstance(v, list) or len(v) != 1 else v[0]) for k, v in principal.items()}
+                      if isinstance(principal, dict) else principal)
+        if normalised != expected:
+            findings.violation(
+                f"{where} trusts {json.dumps(principal, default=str)}: the execution role of the metric "
+                f"functions must be assumable by {LAMBDA_SERVICE_PRINCIPAL} only.")
+        if statement.uses_not_action:
+            findings.violation(f"{where} uses NotAction: the Lambda service needs exactly `sts:AssumeRole`.")
+            continue
+        actions = statement.values("Action")
+        if actions is UNKNOWN or UNKNOWN in actions:
+            findings.undecided(f"assumeRolePolicy {statement.label} Action")
+        elif actions != ["sts:AssumeRole"]:
+            findings.violation(f"{where} allows {json.dumps(actions, default=str)}: the Lambda service "
+                               f"needs exactly `sts:AssumeRole`.")
+    return findings
+
+
+# --- irsa-trust-pinned -----------------------------------------------------------------------------------
+
+def _is_web_identity_statement(statement: Statement) -> bool:
+    principal = statement.raw.get("Principal")
+    if isinstance(principal, dict) and "Federated" in principal:
+        federated = principal["Federated"]
+        values = federated if isinstance(federated, list) else [federated]
+        if all(isinstance(v, str) and ":saml-provider/" in v for v in values):
+            return False  # SAML federation is not web identity
+        return True
+    actions = statement.values("Action")
+    return actions is not UNKNOWN and any(isinstance(a, str) and a.lower() == WEB_IDENTITY_ACTION.lower()
+                                          for a in actions)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def check_irsa_trust_pinned(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any],
+                            name: str = "") -> Findings:
+    findings = Findings()
+    if resource_type != ROLE_TYPE:
+        return findings
+    trust = _trust_document(props)
+    if trust is None or trust.error:
+        return findings
+    for statement in _allow_statements(trust, findings):
+        if statement.raw.get("Principal") is UNKNOWN:
+            findings.undecided(f"assumeRolePolicy {statement.label} Principal")
+            continue
+        if not _is_web_identity_statement(statement):
+            continue
+        where = f"`assumeRolePolicy` {statement.label}"
+        principal = statement.raw.get("Principal")
+        federated = _as_list(principal.get("Federated")) if isinstance(principal, dict) else [principal]
+        if UNKNOWN in federated:
+            findings.undecided(f"assumeRolePolicy {statement.label} Principal")
+            continue
+        issuers = []
+        for value in federated:
+            arn = parse_arn(value) if isinstance(value, str) else None
+            if arn is None or arn.service != "iam" or not arn.resource.startswith("oidc-provider/"):
+                findings.violation(f"{where} trusts web identities from `{value}`: name the cluster's IAM OIDC "
+                                   f"provider (`arn:<partition>:iam::<account>:oidc-provider/<issuer>`).")
+            else:
+                issuers.append(arn.resource.removeprefix("oidc-provider/"))
+        if len(federated) > 1:
+            findings.violation(f"{where} trusts {len(federated)} OIDC providers in one statement: conditions "
+                               f"are per issuer, so write one statement per provider.")
+            continue
+        if not issuers:
+            continue
+        issuer = issuers[0]
+        condition = statement.raw.get("Condition", {})
+        if condition is UNKNOWN:
+            findings.undecided(f"assumeRolePolicy {statement.label} Condition")
+            continue
+        condition = condition if isinstance(condition, dict) else {}
+        for operator, block in condition.items():
+            if operator == "StringEquals" or not isinstance(block, dict):
+                continue
+            for key in block:
+                if isinstance(key, str) and key.startswith(f"{issuer}:") and key.rsplit(":", 1)[-1] in ("sub", "aud"):
+                    findings.violation(f"{where} matches `{key}` with {operator}: pin it with StringEquals "
+                                       f"(no patterns) so only the named service accounts can assume the role.")
+        equals = condition.get("StringEquals", {})
+        if equals is UNKNOWN:
+            findings.undecided(f"assumeRolePolicy {statement.label} Condition")
+            continue
+        sub, aud = equals.get(f"{issuer}:sub"), equals.get(f"{issuer}:aud")
+        if sub is UNKNOWN or aud is UNKNOWN:
+            findings.undecided(f"assumeRolePolicy {statement.label} Condition")
+            continue
+        subjects = _as_list(sub) if sub is not None else []
+        if not subjects:
+            findings.violation(f"{where} does not pin `{issuer}:sub` with StringEquals: any pod of the cluster "
+                               f"could assume the role. List `system:serviceaccount:<namespace>:<ksa>` for "
+                               f"LSE's app and rqworker service accounts.")
+        for subject in subjects:
+            if subject is UNKNOWN:
+                findings.undecided(f"assumeRolePolicy {statement.label} Condition")
+            elif not isinstance(subject, str) or has_wildcard(subject) or \
+                    not _SERVICE_ACCOUNT_SUBJECT.match(subject):
+                findings.violation(f"{where} trusts subject `{subject}`: each `{issuer}:sub` must be one exact "
+                                   f"`system:serviceaccount:<namespace>:<ksa>` (no wildcards).")
+        audiences = _as_list(aud) if aud is not None else []
+        if audiences != [IRSA_AUDIENCE]:
+            findings.violation(f"{where} does not pin `{issuer}:aud` to `{IRSA_AUDIENCE}` (found "
+                               f"{json.dumps(aud, default=str)}): add it to the StringEquals block so tokens "
+                               f"minted for other audiences are refused.")
+    return findings
+
+
+# --- no-static-access-keys (advisory) --------------------------------------------------------------------
+
+def check_no_static_access_keys(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any],
+                                name: str = "") -> Findings:
+    findings = Findings()
+    if resource_type == "aws:iam/accessKey:AccessKey":
+        user = get(props, "user")
+        who = f" for IAM user `{user}`" if isinstance(user, str) else ""
+        findings.violation(
+            f"a long-lived access key is created{who}: it lives in LSE's environment and never rotates. "
+            f"Prefer deployment `ec2-instance-profile` (EC2) or `eks-oidc` (IRSA on EKS), which need no keys.")
+    elif resource_type == "gcp:serviceaccount/key:Key":
+        findings.violation(
+            "a service-account key is created: prefer the VM's service account (`gce-vm`) or Workload "
+            "Identity (`gke-workload-identity`), which need no key file.")
+    return findings

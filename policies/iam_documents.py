@@ -1,0 +1,243 @@
+"""AWS IAM policy documents as the CLI hands them to a policy: find them on each resource type, parse them,
+and answer "does this statement grant that action / on which resources" (pure functions, no Pulumi).
+
+IAM accepts `Action`/`Resource`/`Principal` values as a string or a list, and documents arrive as JSON
+strings (what pulumi-aws takes) or, from hand-written programs, as objects. `NotAction`/`NotResource` in an
+Allow statement grant everything *except* what they list, so the rules treat them as wildcards.
+Deny statements only ever take permissions away and are not checked.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .props import UNKNOWN, get
+
+# Resource types whose properties hold identity (permission) policy documents, and where.
+PERMISSION_DOCUMENT_TYPES = {
+    "aws:iam/policy:Policy": "policy",
+    "aws:iam/rolePolicy:RolePolicy": "policy",
+    "aws:iam/userPolicy:UserPolicy": "policy",
+    "aws:iam/groupPolicy:GroupPolicy": "policy",
+}
+ROLE_TYPE = "aws:iam/role:Role"
+# Attachments name a managed policy by ARN; the document itself is elsewhere (or AWS-managed).
+ATTACHMENT_TYPES = (
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+)
+# AWS-managed policies whose documents grant `*` or `service:*` actions.
+_WILDCARD_MANAGED_POLICY = re.compile(
+    r"^arn:[a-z-]+:iam::aws:policy/(?:.*/)?(AdministratorAccess|PowerUserAccess|[A-Za-z0-9_]*FullAccess[A-Za-z0-9_]*)$")
+
+
+@dataclass
+class Statement:
+    index: int
+    raw: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        sid = self.raw.get("Sid")
+        return f"statement {self.index}" + (f" (Sid {sid})" if isinstance(sid, str) and sid else "")
+
+    @property
+    def allows(self) -> bool | Any:
+        effect = self.raw.get("Effect")
+        if effect is UNKNOWN:
+            return UNKNOWN
+        return effect == "Allow"
+
+    def values(self, key: str) -> list[Any] | Any:
+        """A string-or-list element as a list (`UNKNOWN` if the element itself is unknown)."""
+        value = self.raw.get(key)
+        if value is UNKNOWN:
+            return UNKNOWN
+        if value is None:
+            return []
+        return list(value) if isinstance(value, list) else [value]
+
+    @property
+    def uses_not_action(self) -> bool:
+        return "NotAction" in self.raw
+
+    @property
+    def uses_not_resource(self) -> bool:
+        return "NotResource" in self.raw
+
+
+@dataclass
+class Document:
+    """One policy document found on a resource: `kind` is "permissions" or "trust"."""
+
+    kind: str
+    where: str  # the property path, e.g. "policy", "inlinePolicies[0].policy", "assumeRolePolicy"
+    statements: list[Statement] | Any = field(default_factory=list)  # UNKNOWN while unknown
+    error: str | None = None  # set when the document is not a valid IAM JSON document
+
+
+def parse_document(value: Any, kind: str, where: str) -> Document:
+    if value is UNKNOWN:
+        return Document(kind, where, UNKNOWN)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            return Document(kind, where, [], error=f"`{where}` is not valid JSON ({exc.msg} at line "
+                                                   f"{exc.lineno} column {exc.colno})")
+    if not isinstance(value, dict):
+        return Document(kind, where, [], error=f"`{where}` is not a JSON object")
+    raw_statements = value.get("Statement")
+    if raw_statements is UNKNOWN:
+        return Document(kind, where, UNKNOWN)
+    if isinstance(raw_statements, dict):
+        raw_statements = [raw_statements]
+    if not isinstance(raw_statements, list):
+        return Document(kind, where, [], error=f"`{where}` has no `Statement` list")
+    statements = []
+    for index, raw in enumerate(raw_statements):
+        if raw is UNKNOWN:
+            return Document(kind, where, UNKNOWN)
+        if not isinstance(raw, dict):
+            return Document(kind, where, [], error=f"`{where}` statement {index} is not an object")
+        statements.append(Statement(index, raw))
+    return Document(kind, where, statements)
+
+
+def documents_of(resource_type: str, props: dict[str, Any]) -> list[Document]:
+    """Every IAM document a resource carries (identity policies and, for roles, the trust policy)."""
+    if resource_type in PERMISSION_DOCUMENT_TYPES:
+        key = PERMISSION_DOCUMENT_TYPES[resource_type]
+        if get(props, key) is None:
+            return []
+        return [parse_document(get(props, key), "permissions", key)]
+    if resource_type != ROLE_TYPE:
+        return []
+    documents = []
+    trust = get(props, "assumeRolePolicy")
+    if trust is not None:
+        documents.append(parse_document(trust, "trust", "assumeRolePolicy"))
+    inline = get(props, "inlinePolicies", default=[])
+    if inline is UNKNOWN:
+        documents.append(Document("permissions", "inlinePolicies", UNKNOWN))
+    else:
+        for index, item in enumerate(inline):
+            policy = get(item, "policy")
+            if policy is None or policy == "":  # an empty inline entry is how pulumi-aws clears them
+                continue
+            documents.append(parse_document(policy, "permissions", f"inlinePolicies[{index}].policy"))
+    return documents
+
+
+def attached_policy_arns(resource_type: str, props: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(property path, policy ARN) for every managed policy a resource attaches."""
+    if resource_type in ATTACHMENT_TYPES:
+        return [("policyArn", get(props, "policyArn"))]
+    if resource_type == ROLE_TYPE:
+        arns = get(props, "managedPolicyArns", default=[])
+        if arns is UNKNOWN:
+            return [("managedPolicyArns", UNKNOWN)]
+        return [(f"managedPolicyArns[{i}]", arn) for i, arn in enumerate(arns)]
+    return []
+
+
+def is_wildcard_managed_policy(arn: str) -> bool:
+    return bool(_WILDCARD_MANAGED_POLICY.match(arn))
+
+
+# --- actions ------------------------------------------------------------------------------------------
+
+def has_wildcard(pattern: str) -> bool:
+    return "*" in pattern or "?" in pattern
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    """IAM action matching: case-insensitive, `*` and `?` wildcards."""
+    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
+
+
+def grants_action(statement: Statement, action: str) -> bool | Any:
+    """Does this Allow statement grant `action`? (`UNKNOWN` if its actions are unknown.)"""
+    if statement.uses_not_action:
+        excluded = statement.values("NotAction")
+        if excluded is UNKNOWN or UNKNOWN in excluded:
+            return UNKNOWN
+        return not any(action_matches(p, action) for p in excluded if isinstance(p, str))
+    patterns = statement.values("Action")
+    if patterns is UNKNOWN:
+        return UNKNOWN
+    if any(isinstance(p, str) and action_matches(p, action) for p in patterns):
+        return True
+    return UNKNOWN if UNKNOWN in patterns else False
+
+
+def granted_service_actions(statement: Statement, service: str, *, except_actions: tuple[str, ...] = ()
+                            ) -> list[str] | Any:
+    """The action patterns of this statement that reach any `service:` action other than `except_actions`.
+
+    `NotAction` reaches every action of the service unless it excludes the whole service.
+    """
+    if statement.uses_not_action:
+        excluded = statement.values("NotAction")
+        if excluded is UNKNOWN or UNKNOWN in excluded:
+            return UNKNOWN
+        if any(isinstance(p, str) and action_matches(p, f"{service}:*") and p.split(":", 1)[-1] == "*"
+               for p in excluded) or "*" in excluded:
+            return []
+        return [f"NotAction {json.dumps(excluded)}"]
+    patterns = statement.values("Action")
+    if patterns is UNKNOWN:
+        return UNKNOWN
+    reached = []
+    for pattern in patterns:
+        if pattern is UNKNOWN:
+            return UNKNOWN
+        if not isinstance(pattern, str):
+            continue
+        pattern_service, _, name = pattern.partition(":")
+        if pattern == "*" or (name and fnmatch.fnmatchcase(service, pattern_service.lower())):
+            if pattern.lower() in {a.lower() for a in except_actions}:
+                continue
+            reached.append(pattern)
+    return reached
+
+
+# --- resources ----------------------------------------------------------------------------------------
+
+def is_all_resources(resource: str) -> bool:
+    """`*`, or an ARN made only of wildcards (`arn:*:*:*:*:*`) — both mean every resource."""
+    if resource == "*":
+        return True
+    parts = resource.split(":")
+    return parts[0] == "arn" and all(part in ("", "*") for part in parts[1:]) and "*" in parts[1:]
+
+
+def statement_resources(statement: Statement) -> list[Any] | Any:
+    """The resources an Allow statement reaches; `NotResource` reaches everything (`*`)."""
+    if statement.uses_not_resource:
+        return ["*"]
+    return statement.values("Resource")
+
+
+@dataclass(frozen=True)
+class Arn:
+    partition: str
+    service: str
+    region: str
+    account: str
+    resource: str
+
+
+def parse_arn(value: str) -> Arn | None:
+    parts = value.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return None
+    return Arn(*parts[1:])
+
+
+ACCOUNT_ID = re.compile(r"^\d{12}$")

@@ -1,0 +1,172 @@
+"""foundation-complete: a stack that provisions LSE custom metrics contains every piece LSE needs.
+
+Stack policies see each resource's *outputs* (the final state), its parent and its dependencies. Pieces are
+recognised by what they are, not only by name, so renamed resources still count: the execution role is the
+role Lambda may assume; the interact policy is the managed policy that can create functions and pass a role.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lse_custom_metrics.components.facts import (
+    GCP_PREDEFINED_DEPLOYER_ROLES,
+    GCP_REQUIRED_SERVICES,
+    GCP_RUNTIME_SA_ROLES,
+)
+
+from .aws_rules import LAMBDA_SERVICE_PRINCIPAL, _principal_services
+from .gcp_iam import grants_of
+from .iam_documents import ATTACHMENT_TYPES, ROLE_TYPE, documents_of, grants_action
+from .props import UNKNOWN, Findings, get
+
+INTERACT_ACTIONS = ("iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction")
+
+
+@dataclass
+class StackResource:
+    """What a stack policy knows of one resource: type, name, URN, plain outputs, dependencies."""
+
+    type: str
+    name: str
+    urn: str
+    props: dict[str, Any]
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _trusts_lambda(resource: StackResource, findings: Findings) -> bool:
+    for document in documents_of(ROLE_TYPE, resource.props):
+        if document.kind != "trust" or document.error:
+            continue
+        if document.statements is UNKNOWN:
+            findings.undecided(f"{resource.name}.assumeRolePolicy")
+            return False
+        return any(LAMBDA_SERVICE_PRINCIPAL in (_principal_services(s) if _principal_services(s) is not UNKNOWN
+                                                else []) for s in document.statements)
+    return False
+
+
+def _grants_interact(resource: StackResource, findings: Findings) -> bool:
+    for document in documents_of(resource.type, resource.props):
+        if document.statements is UNKNOWN:
+            findings.undecided(f"{resource.name}.policy")
+            return False
+        granted = {action: False for action in INTERACT_ACTIONS}
+        for statement in document.statements:
+            if statement.allows is not True:
+                continue
+            for action in INTERACT_ACTIONS:
+                if grants_action(statement, action) is True:
+                    granted[action] = True
+        return all(granted.values())
+    return False
+
+
+def _pass_role_targets(resource: StackResource) -> list[Any]:
+    targets = []
+    for document in documents_of(resource.type, resource.props):
+        if document.statements is UNKNOWN:
+            return [UNKNOWN]
+        for statement in document.statements:
+            if statement.allows is True and grants_action(statement, "iam:PassRole") is True:
+                resources = statement.values("Resource")
+                targets.extend([UNKNOWN] if resources is UNKNOWN else resources)
+    return targets
+
+
+def _references(resource: StackResource, key: str, target: StackResource, target_value: Any) -> bool:
+    """Does `resource.key` point at `target` (same known value, or a dependency the engine recorded)?"""
+    value = get(resource.props, key)
+    if target_value is not UNKNOWN and target_value is not None and value == target_value:
+        return True
+    return target.urn in resource.property_dependencies.get(key, [])
+
+
+def _check_aws(resources: Sequence[StackResource], config: Mapping[str, Any], findings: Findings) -> None:
+    undecided_before = len(findings.unknown)
+    roles = [r for r in resources if r.type == ROLE_TYPE and _trusts_lambda(r, findings)]
+    policies = [r for r in resources if r.type == "aws:iam/policy:Policy" and _grants_interact(r, findings)]
+    if len(findings.unknown) > undecided_before and not (roles and policies):
+        return  # a candidate's document is unknown (preview): whether a piece is missing cannot be told
+    if not roles:
+        findings.violation(
+            f"no Lambda execution role: the stack must create the role the metric functions run as "
+            f"(`{config['executionRoleName']}`, trusted by {LAMBDA_SERVICE_PRINCIPAL}); use "
+            f"CustomMetricsExecutionRole / AwsCustomMetricsFoundation.")
+    if not policies:
+        findings.violation(
+            f"no interact policy: the stack must create `{config['interactPolicyName']}` (iam:PassRole on the "
+            f"execution role, the Lambda and Logs actions on `{config['prefix']}*`); use LambdaInteractPolicy.")
+        return
+    attachments = [r for r in resources if r.type in ATTACHMENT_TYPES]
+    for policy in policies:
+        if not any(_references(a, "policyArn", policy, get(policy.props, "arn")) for a in attachments):
+            findings.violation(
+                f"policy `{get(policy.props, 'name') or policy.name}` is not attached to any identity: attach it to "
+                f"the IAM user, instance role, IRSA role or node role LSE runs as.", policy.urn)
+        role_arns = [get(role.props, "arn") for role in roles]
+        targets = _pass_role_targets(policy)
+        if roles and UNKNOWN not in targets and UNKNOWN not in role_arns and \
+                not any(t in role_arns for t in targets):
+            findings.violation(
+                f"policy `{get(policy.props, 'name') or policy.name}` passes {targets} but this stack's execution "
+                f"role is {role_arns}: iam:PassRole must name the role the functions run as.", policy.urn)
+        elif roles and (UNKNOWN in targets or UNKNOWN in role_arns):
+            findings.undecided(f"{policy.name} iam:PassRole resource")
+
+
+def _check_gcp(resources: Sequence[StackResource], config: Mapping[str, Any], findings: Findings) -> None:
+    services = [get(r.props, "service") for r in resources if r.type == "gcp:projects/service:Service"]
+    if UNKNOWN in services:
+        findings.undecided("service")
+    missing = [s for s in GCP_REQUIRED_SERVICES if s not in services]
+    if missing and UNKNOWN not in services:
+        findings.violation(f"APIs not enabled by this stack: {', '.join(missing)}; enable them with "
+                           f"`projects.Service` (disable_on_destroy=False) — CustomMetricsProjectServices.")
+    accounts = [r for r in resources if r.type == "gcp:serviceaccount/account:Account"
+                and get(r.props, "accountId") == config["runtimeServiceAccountId"]]
+    grants = []
+    for r in resources:
+        kind, found = grants_of(r.type, r.props)
+        if kind is not None and found is not UNKNOWN:
+            grants.extend((r, g) for g in found)
+    if not accounts:
+        findings.violation(f"no runtime service account `{config['runtimeServiceAccountId']}`: the metric "
+                           f"functions need their own identity (CustomMetricsRuntimeServiceAccount).")
+    for account in accounts:
+        member = get(account.props, "member")
+        email = get(account.props, "email")
+        expected = member if isinstance(member, str) else (f"serviceAccount:{email}" if isinstance(email, str)
+                                                           else UNKNOWN)
+        for role in GCP_RUNTIME_SA_ROLES:
+            if not any(g.role == role and (g.member == expected or
+                                           account.urn in r.property_dependencies.get("member", []))
+                       for r, g in grants):
+                findings.violation(f"runtime service account `{config['runtimeServiceAccountId']}` lacks `{role}` "
+                                   f"(its functions could not write logs).", account.urn)
+    roles = [r for r in resources if r.type in ("gcp:projects/iAMCustomRole:IAMCustomRole",
+                                                 "gcp:organizations/iAMCustomRole:IAMCustomRole")
+             and get(r.props, "roleId") == config["deployerRoleId"]]
+    granted_roles = {g.role for _, g in grants if isinstance(g.role, str)}
+    predefined = all(role in granted_roles for role in GCP_PREDEFINED_DEPLOYER_ROLES)
+    custom_granted = any(
+        isinstance(g.role, str) and g.role.endswith(f"/roles/{config['deployerRoleId']}")
+        or any(role.urn in r.property_dependencies.get("role", []) for role in roles)
+        for r, g in grants)
+    if not (roles and custom_granted) and not predefined:
+        findings.violation(
+            f"LSE's identity gets no deployer permissions: create and grant the custom role "
+            f"`{config['deployerRoleId']}` (CustomMetricsDeployerRole) or grant all of "
+            f"{', '.join(GCP_PREDEFINED_DEPLOYER_ROLES)}.")
+
+
+def check_foundation_complete(resources: Sequence[StackResource], config: Mapping[str, Any]) -> Findings:
+    findings = Findings()
+    aws = [r for r in resources if r.type.startswith("aws:")]
+    gcp = [r for r in resources if r.type.startswith("gcp:")]
+    if aws:
+        _check_aws(aws, config, findings)
+    if gcp:
+        _check_gcp(gcp, config, findings)
+    return findings
