@@ -31,8 +31,8 @@ def env_list(env: dict[str, str]) -> str:
 def docker_compose_environment(env: dict[str, str]) -> str:
     """An `environment:` block for the `app` service and every `rqworkers*` service.
 
-    Values are JSON strings, which YAML reads as double-quoted scalars: a project id such as `123456`
-    or a value like `on` can never turn into a number or a boolean.
+    Values are JSON strings, which YAML reads as double-quoted scalars, so the block stays valid and
+    every value stays a string whatever it contains.
     """
     lines = ["environment:"] + [f"  {key}: {json.dumps(value)}" for key, value in env.items()]
     return "\n".join(lines) + "\n"
