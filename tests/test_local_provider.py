@@ -1,0 +1,454 @@
+"""The local provider: real functions-framework servers on 127.0.0.1, LSE's limits, scrubbed env.
+
+Every test gets its own LSE_METRICS_HOME; every server started is stopped (and checked gone).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lse_custom_metrics.runtime.providers import (
+    FunctionNotDeployed,
+    FunctionStatus,
+    InvokeError,
+    ProviderError,
+    RuntimeLimits,
+    function_name,
+    get_provider,
+    is_project_function,
+    name_matches_project,
+)
+from lse_custom_metrics.runtime.providers.local import LocalProvider
+
+METRICS = Path(__file__).resolve().parent / "fixtures" / "metrics"
+REPO = Path(__file__).resolve().parent.parent
+S = FunctionStatus
+
+
+def choice(c: str, **extra) -> dict:
+    return {"result": [{"type": "choices", "value": {"choices": [c]}}], **extra}
+
+
+P, N, U = choice("Positive"), choice("Negative"), choice("Neutral")
+PLAIN = {"result": []}
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    state = tmp_path / "state"
+    monkeypatch.setenv("LSE_METRICS_HOME", str(state))
+    return state
+
+
+@pytest.fixture
+def providers(home):
+    """Factory of providers on the test's home; all closed afterwards and their servers verified gone."""
+    made: list[LocalProvider] = []
+
+    def make(**options) -> LocalProvider:
+        provider = LocalProvider(**options)
+        made.append(provider)
+        return provider
+
+    yield make
+    pids = [s.proc.pid for p in made for pool in p._pools.values() for s in pool.servers if s.proc]
+    for provider in made:
+        provider.close()
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def metric_copy(tmp_path: Path, fixture: str, name: str = "metric.py") -> Path:
+    target = tmp_path / "src" / name
+    target.parent.mkdir(exist_ok=True)
+    shutil.copy(METRICS / f"{fixture}.py", target)
+    return target
+
+
+def server_pids(provider: LocalProvider) -> list[int]:
+    return [s.proc.pid for pool in provider._pools.values() for s in pool.servers if s.alive]
+
+
+def batch(*tasks, per_label=False) -> dict:
+    return {"per_label": per_label, "tasks": list(tasks)}
+
+
+# --- names and choosing a provider ------------------------------------------------------------------------
+
+def test_function_names_and_project_matching():
+    assert function_name(1, 1764700000.9) == "custom-metric-1-1764700000"
+    assert function_name("abc_2", 5) == "custom-metric-abc_2-5"
+    assert name_matches_project("custom-metric-1-1764700000", 1)
+    assert not name_matches_project("custom-metric-12-1764700000", 1)
+    assert not name_matches_project("custom-metric-1-2-1764700000", 1)  # project "1-2"'s function
+    assert name_matches_project("custom-metric-1-2-1764700000", "1-2")
+    assert not name_matches_project("custom-metric-1-", 1)
+    assert is_project_function("custom-metric-1-1764700000", "1", 1)
+    assert not is_project_function("custom-metric-1-1764700000", "12", 1)  # name says 1, record says 12
+    assert not is_project_function("custom-metric-1-1764700000", None, 1)
+    with pytest.raises(ValueError, match=r"project id 'a b' cannot be used in a function name"):
+        function_name("a b")
+    with pytest.raises(ValueError, match=r"longer than 63 characters"):
+        function_name("x" * 50, 1764700000)
+
+
+def test_get_provider_choice(monkeypatch, home):
+    monkeypatch.delenv("CUSTOM_METRIC_PROVIDER", raising=False)
+    provider = get_provider()
+    assert isinstance(provider, LocalProvider) and provider.home == home
+    monkeypatch.setenv("CUSTOM_METRIC_PROVIDER", "gcp")
+    with pytest.raises(ProviderError) as caught:
+        get_provider()
+    assert str(caught.value) == (
+        "the 'gcp' provider (Google Cloud Functions) is not implemented in this version of lse-custom-metrics "
+        "yet; use --provider local (or CUSTOM_METRIC_PROVIDER=local) to run the same function on this machine")
+    assert isinstance(get_provider("local"), LocalProvider)  # an explicit name wins over the variable
+    with pytest.raises(ProviderError, match=r"the 'aws' provider \(AWS Lambda\) is not implemented"):
+        get_provider("aws")
+    with pytest.raises(ProviderError) as caught:
+        get_provider("azure")
+    assert str(caught.value) == "unknown provider 'azure': allowed values are local, aws, gcp"
+    monkeypatch.setenv("CUSTOM_METRIC_PROVIDER", "lambda")
+    with pytest.raises(ProviderError) as caught:
+        get_provider()
+    assert str(caught.value) == "unknown CUSTOM_METRIC_PROVIDER 'lambda': allowed values are local, aws, gcp"
+    with pytest.raises(ProviderError, match="instances must be a positive integer, got 0"):
+        get_provider("local", instances=0)
+
+
+# --- lifecycle ----------------------------------------------------------------------------------------------
+
+def test_deploy_invoke_redeploy_same_and_changed(providers, home, tmp_path):
+    metric = metric_copy(tmp_path, "choices")
+    provider = providers()
+    before = time.time()
+    created = provider.deploy(7, metric)
+    info = created.function
+    assert created.action == "created"
+    assert re.fullmatch(r"custom-metric-7-(\d+)", info.name)
+    assert int(before) <= int(info.name.rsplit("-", 1)[1]) <= time.time()
+    assert (info.status, info.project_id, info.provider) == (S.ACTIVE, "7", "local")
+    folder = home / "functions" / info.name
+    record = json.loads((folder / "function.json").read_text())
+    assert record["project_id"] == "7" and record["name"] == info.name
+    assert record["code_sha256"] == info.code_sha256 and record["files"] == ["main.py", "metric.py"]
+    assert record["state"] == "Deployed" and record["created"] == record["updated"]
+    assert (folder / "bundle" / "metric.py").read_bytes() == metric.read_bytes()
+
+    payload = batch({"id": 1, "annotations": [P, P, N, U, U], "pairs": [[0, 1], [0, 2], [3, 4]]})
+    assert provider.invoke(7, payload) == {"tasks": [{"id": 1, "results": [
+        {"score": 0.99}, {"score": 0.0}, {"error": {"type": "KeyError", "message": "'Neutral'"}}]}]}
+    pids = server_pids(provider)
+    assert len(pids) == 1
+
+    same = provider.deploy(7, metric)
+    assert same.action == "unchanged"
+    assert (same.function.name, same.function.code_sha256) == (info.name, info.code_sha256)
+    assert server_pids(provider) == pids  # kept warm
+    assert json.loads((folder / "function.json").read_text())["updated"] == record["updated"]
+
+    metric.write_text(metric.read_text().replace('"Negative": 0.7', '"Negative": 0.7, "Neutral": 0.5'))
+    changed = provider.deploy(7, metric)
+    assert changed.action == "updated"
+    assert changed.function.name == info.name and changed.function.code_sha256 != info.code_sha256
+    assert changed.function.status == S.ACTIVE
+    assert server_pids(provider) != pids  # restarted on the new code
+    assert provider.invoke(7, payload) == {"tasks": [{"id": 1, "results": [
+        {"score": 0.99}, {"score": 0.0}, {"score": 0.5}]}]}
+    record = json.loads((folder / "function.json").read_text())
+    assert record["updated"] > record["created"] and record["code_sha256"] == changed.function.code_sha256
+    assert [f.name for f in provider.list()] == [info.name]
+
+
+def test_status_through_every_local_state(providers, home, tmp_path):
+    metric = metric_copy(tmp_path, "choices")
+    provider = providers()
+    assert provider.status(3) == S.NOT_DEPLOYED
+    deployed = provider.deploy(3, metric, start=False)
+    assert (deployed.action, deployed.function.status) == ("created", S.INACTIVE)
+    assert provider.start(3, wait=False) == S.PENDING
+    assert provider.wait_ready(3) == S.ACTIVE
+    # another provider (e.g. another CLI process) sees the running server through its run record
+    assert providers().status(3) == S.ACTIVE
+    provider.stop(3)
+    assert provider.status(3) == S.INACTIVE
+    # the first invoke starts the server again
+    assert provider.invoke(3, {"annotation_1": P, "annotation_2": P}) == {"score": 0.99}
+    assert provider.status(3) == S.ACTIVE
+
+    # a metric that cannot be imported: Failed, and every pair says why
+    broken = metric_copy(tmp_path, "import_error", "broken.py")
+    failed = provider.deploy(3, broken)
+    assert (failed.action, failed.function.status) == ("updated", S.FAILED)
+    message = "metric.py line 2: ModuleNotFoundError: No module named 'lse_package_that_does_not_exist'"
+    assert failed.function.extra["error"] == message
+    assert provider.invoke(3, batch({"id": 1, "annotations": [P, N], "pairs": [[0, 1]]})) == {
+        "tasks": [{"id": 1, "results": [{"error": {"type": "MetricLoadError", "message": message}}]}]}
+    provider.stop(3)
+    assert provider.status(3) == S.FAILED  # remembered in function.json while nothing runs
+    fixed = provider.deploy(3, metric)
+    assert (fixed.action, fixed.function.status, fixed.function.extra["error"]) == ("updated", S.ACTIVE, None)
+    provider.stop(3)
+
+    folder = home / "functions" / fixed.function.name
+    record = (folder / "function.json").read_text()
+    (folder / "function.json").write_text("{ truncated")
+    assert provider.status(3) == S.ERROR
+    with pytest.raises(ProviderError, match=r"function\.json is unreadable; run `lse-metrics delete --project 3`"):
+        provider.deploy(3, metric)
+    (folder / "function.json").write_text(record)
+    shutil.rmtree(folder / "bundle")
+    assert provider.status(3) == S.NOT_FOUND
+    assert provider.deploy(3, metric).action == "updated"  # a redeploy restores the bundle
+    assert provider.status(3) == S.ACTIVE
+    assert provider.delete(3) is True
+    assert provider.status(3) == S.NOT_DEPLOYED
+
+
+def test_project_1_never_sees_project_12(providers, home, tmp_path):
+    metric = metric_copy(tmp_path, "choices")
+    provider = providers()
+    twelve = provider.deploy(12, metric, start=False).function
+    assert provider.status(1) == S.NOT_DEPLOYED
+    with pytest.raises(FunctionNotDeployed, match="project 1 has no metric function on the local provider"):
+        provider.invoke(1, {"annotation_1": P, "annotation_2": P})
+    with pytest.raises(FunctionNotDeployed):
+        provider.logs(1)
+    assert provider.delete(1) is False
+    # a folder named like project 1's whose record says project 12 is not project 1's either
+    impostor = home / "functions" / "custom-metric-1-1000000000"
+    shutil.copytree(home / "functions" / twelve.name, impostor)
+    assert provider.status(1) == S.NOT_DEPLOYED
+    one = provider.deploy(1, metric, start=False)
+    assert one.action == "created" and one.function.name.startswith("custom-metric-1-")
+    assert one.function.name != impostor.name
+    assert {(f.name, f.project_id) for f in provider.list()} == {
+        (twelve.name, "12"), (one.function.name, "1"), (impostor.name, "12")}
+    assert provider.delete(1) is True
+    assert (home / "functions" / twelve.name).is_dir() and impostor.is_dir()
+    assert provider.status(12) == S.INACTIVE
+
+
+def test_delete_stops_server_and_removes_folder(providers, home, tmp_path):
+    provider = providers()
+    info = provider.deploy(5, metric_copy(tmp_path, "choices")).function
+    pid = server_pids(provider)[0]
+    assert provider.delete(5) is True
+    assert not (home / "functions" / info.name).exists()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert provider.delete(5) is False
+    assert provider.list() == []
+    with pytest.raises(FunctionNotDeployed):
+        provider.invoke(5, {"annotation_1": P, "annotation_2": P})
+
+
+def test_logs_hold_invocation_lines(providers, tmp_path):
+    provider = providers()
+    provider.deploy(2, metric_copy(tmp_path, "choices"))
+    provider.invoke(2, batch({"id": 1, "annotations": [P, N, U], "pairs": [[0, 1], [1, 2]]}))
+    provider.invoke(2, batch({"id": 1, "annotations": [U, U], "pairs": [[0, 1]]}))
+    entries = provider.logs(2)
+    invocations = [(e.severity, e.message) for e in entries if e.message.startswith("agreement:")]
+    assert [(sev, re.sub(r"[\d.]+ ms$", "ms", msg)) for sev, msg in invocations] == [
+        ("INFO", "agreement: 1 task(s), 2 pair(s), 0 error(s), ms"),
+        ("WARNING", "agreement: 1 task(s), 1 pair(s), 1 error(s), ms")]
+    assert entries[0].message.startswith("started instance pid ")
+    assert all(abs(e.timestamp - time.time()) < 120 for e in entries)
+    assert [e.message for e in provider.logs(2, limit=1)] == [entries[-1].message]
+
+
+def test_bad_and_oversized_requests(providers, tmp_path):
+    provider = providers()
+    provider.deploy(4, metric_copy(tmp_path, "choices"))
+    with pytest.raises(InvokeError) as caught:
+        provider.invoke(4, {"tasks": [{"id": 1, "annotations": [P], "pairs": [[0, 1]]}]})
+    assert caught.value.kind == "BadRequest"
+    assert str(caught.value).endswith(
+        "the function rejected the request: tasks[0] (id 1).pairs[0] index 1 is out of range for 1 annotation(s)")
+    with pytest.raises(InvokeError) as caught:
+        provider.invoke(4, b"x" * (6 * 1024 * 1024 + 1))
+    assert caught.value.kind == "RequestTooLarge"
+    # already-encoded JSON is sent as is
+    assert provider.invoke(4, json.dumps({"annotation_1": N, "annotation_2": N}).encode()) == {"score": 0.7}
+
+
+# --- limits: only the offending request fails, the next one is served ------------------------------------
+
+def test_timeout_kills_restarts_and_next_invoke_works(providers, tmp_path):
+    provider = providers(limits=RuntimeLimits(timeout_s=2))
+    provider.deploy(8, metric_copy(tmp_path, "behaviours"))
+    first_pid = server_pids(provider)[0]
+    started = time.monotonic()
+    with pytest.raises(InvokeError) as caught:
+        provider.invoke(8, batch({"id": 1, "annotations": [{"sleep_s": 30, "result": []}, PLAIN], "pairs": [[0, 1]]}))
+    elapsed = time.monotonic() - started
+    assert caught.value.kind == "Timeout"
+    assert "request exceeded the 2 s timeout" in str(caught.value)
+    assert 2.0 <= elapsed < 6.0
+    assert not psutil.pid_exists(first_pid) or psutil.Process(first_pid).status() == psutil.STATUS_ZOMBIE
+    assert provider.invoke(8, batch({"id": 1, "annotations": [PLAIN, PLAIN], "pairs": [[0, 1]]})) == {
+        "tasks": [{"id": 1, "results": [{"score": 1.0}]}]}
+    assert any("killed instance pid" in e.message and "timeout" in e.message for e in provider.logs(8))
+
+
+def test_memory_limit_growth_and_spike(providers, tmp_path):
+    provider = providers(limits=RuntimeLimits(memory_mb=160))
+    provider.deploy(9, metric_copy(tmp_path, "behaviours"))
+    baseline = provider.memory_peak_mb(9)
+    assert 20 < baseline < 140, baseline  # the framework's own share of the limit
+    ok = batch({"id": 1, "annotations": [PLAIN, PLAIN], "pairs": [[0, 1]]})
+    # well under the limit: served
+    assert provider.invoke(9, batch({"id": 1, "annotations": [{"spike_mb": 8, "result": []}, PLAIN], "pairs": [[0, 1]]})) \
+        == {"tasks": [{"id": 1, "results": [{"score": 1.0}]}]}
+    # growing allocation: the watchdog kills it mid-request
+    started = time.monotonic()
+    with pytest.raises(InvokeError) as caught:
+        provider.invoke(9, batch({"id": 1, "annotations": [{"grow_mb": 2000, "result": []}, PLAIN], "pairs": [[0, 1]]}))
+    assert caught.value.kind == "MemoryLimitExceeded"
+    assert re.search(r"memory limit exceeded: \d+ MB > 160 MB", str(caught.value))
+    assert time.monotonic() - started < 10
+    assert provider.invoke(9, ok) == {"tasks": [{"id": 1, "results": [{"score": 1.0}]}]}
+    # a spike freed before returning: the resident high-water mark still gives it away
+    with pytest.raises(InvokeError) as caught:
+        provider.invoke(9, batch({"id": 1, "annotations": [{"spike_mb": 300, "result": []}, PLAIN], "pairs": [[0, 1]]}))
+    assert caught.value.kind == "MemoryLimitExceeded"
+    assert provider.invoke(9, ok) == {"tasks": [{"id": 1, "results": [{"score": 1.0}]}]}
+
+
+def test_crash_is_reported_and_next_invoke_works(providers, tmp_path):
+    provider = providers()
+    provider.deploy(10, metric_copy(tmp_path, "behaviours"))
+    with pytest.raises(InvokeError) as caught:
+        provider.invoke(10, {"annotation_1": {"exit": 3, "result": []}, "annotation_2": PLAIN})
+    assert caught.value.kind == "FunctionCrashed"
+    assert provider.invoke(10, {"annotation_1": PLAIN, "annotation_2": PLAIN}) == {"score": 1.0}
+
+
+# --- the function sees none of the caller's secrets -----------------------------------------------------------
+
+SECRETS = {
+    "AWS_SECRET_ACCESS_KEY": "fake-aws-secret-0123",
+    "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE",
+    "GOOGLE_APPLICATION_CREDENTIALS": "/tmp/fake-sa-key-0123.json",
+    "GCP_PROJECT_CUSTOM_METRICS": "fake-gcp-project-0123",
+    "LS_API_TOKEN": "fake-ls-token-0123",
+    "DATABASE_PASSWORD": "fake-db-password-0123",
+    "VIRTUAL_ENV": "/fake/venv/0123",
+}
+
+
+def test_scrubbed_environment(providers, home, tmp_path, monkeypatch):
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    provider = providers()
+    info = provider.deploy(11, metric_copy(tmp_path, "behaviours")).function
+    reply = provider.invoke(11, {"annotation_1": {"environ": True, "result": []}, "annotation_2": PLAIN})
+    assert reply["error"]["type"] == "RuntimeError"
+    seen = json.loads(reply["error"]["message"])
+    for value in SECRETS.values():
+        assert value not in json.dumps(reply)
+    assert sorted(seen) == sorted([
+        "PATH", "LANG", "LC_ALL", "HOME", "K_SERVICE", "K_REVISION", "K_CONFIGURATION", "FUNCTION_TARGET",
+        "FUNCTION_SIGNATURE_TYPE", "PORT", "WORKERS", "THREADS",
+        "SERVER_SOFTWARE",  # set by gunicorn itself
+    ])
+    assert seen["HOME"] == str(home / "functions" / info.name / "home")
+    assert (seen["K_SERVICE"], seen["FUNCTION_TARGET"], seen["LANG"]) == (info.name, "agreement_handler", "C.UTF-8")
+
+
+# --- several warm instances ------------------------------------------------------------------------------------
+
+def test_instances_serve_in_parallel(providers, tmp_path):
+    provider = providers(instances=2)
+    provider.deploy(13, metric_copy(tmp_path, "behaviours"))
+    assert provider.describe(13).extra["instances"] == 2
+    payload = {"annotation_1": {"sleep_s": 1.0, "whoami": True, "result": []}, "annotation_2": PLAIN, "per_label": True}
+    replies = []
+
+    def call():
+        replies.append(provider.invoke(13, payload))
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    # each request sleeps 1 s twice (score and per_label calls): 2 s in parallel, 4 s one after the other
+    assert elapsed < 3.5, elapsed
+    pids = {label for reply in replies for label in reply["labels"]}
+    assert len(pids) == 2 and all(re.fullmatch(r"pid=\d+", p) for p in pids)
+    assert all(reply["score"] == 1.0 for reply in replies)
+
+
+def test_one_instance_serializes_requests(providers, tmp_path):
+    provider = providers()
+    provider.deploy(14, metric_copy(tmp_path, "behaviours"))
+    payload = {"annotation_1": {"sleep_s": 0.5, "result": []}, "annotation_2": PLAIN}
+    started = time.monotonic()
+    threads = [threading.Thread(target=provider.invoke, args=(14, payload)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert time.monotonic() - started >= 1.5  # queued one at a time, as LSE does
+
+
+# --- no orphans ------------------------------------------------------------------------------------------------
+
+def test_servers_stop_at_interpreter_exit(home, tmp_path):
+    metric = metric_copy(tmp_path, "choices")
+    script = textwrap.dedent(f"""
+        from lse_custom_metrics.runtime.providers.local import LocalProvider
+        provider = LocalProvider()
+        provider.deploy(21, {str(metric)!r})
+        print([s.proc.pid for pool in provider._pools.values() for s in pool.servers])
+    """)  # no close(): the atexit hook must stop the server
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "LSE_METRICS_HOME": str(home)}, check=True)
+    (pid,) = json.loads(run.stdout.strip().splitlines()[-1])
+    deadline = time.monotonic() + 5
+    while psutil.pid_exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not psutil.pid_exists(pid)
+    assert LocalProvider().status(21) == S.INACTIVE
+
+
+def test_orphaned_server_is_reaped(home, tmp_path):
+    """A caller killed with SIGKILL leaves its server behind; the next provider on that home stops it."""
+    metric = metric_copy(tmp_path, "choices")
+    script = textwrap.dedent(f"""
+        import os, signal
+        from lse_custom_metrics.runtime.providers.local import LocalProvider
+        provider = LocalProvider()
+        provider.deploy(22, {str(metric)!r})
+        print([s.proc.pid for pool in provider._pools.values() for s in pool.servers], flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "LSE_METRICS_HOME": str(home)})
+    (pid,) = json.loads(run.stdout.strip().splitlines()[-1])
+    assert psutil.pid_exists(pid)
+    try:
+        assert LocalProvider().status(22) == S.INACTIVE  # reaped on construction
+        deadline = time.monotonic() + 5
+        while psutil.pid_exists(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not psutil.pid_exists(pid)
+    finally:
+        if psutil.pid_exists(pid):
+            os.killpg(pid, 9)
