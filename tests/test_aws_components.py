@@ -165,3 +165,12 @@ def test_foundation_args_are_checked(args, message):
     with pytest.raises(ValueError) as caught:
         AwsCustomMetricsFoundationArgs(**args).check()
     assert str(caught.value) == message
+
+
+def test_a_plain_bad_oidc_issuer_fails_at_construction():
+    def program():
+        EksOidcIdentity("x", EksOidcIdentityArgs(policy_arn=POLICY_ARN, partition="aws", account_id="123456789012",
+                                                 oidc_provider=f"http://{ISSUER}", namespace="lse"))
+
+    with pytest.raises(ValueError, match="must use https://"):
+        run_pulumi(program)

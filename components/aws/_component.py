@@ -6,6 +6,8 @@ from typing import Any
 
 import pulumi
 
+from .policy_documents import to_json
+
 TYPE_PREFIX = "lse-custom-metrics:aws:"
 
 
@@ -16,8 +18,6 @@ def child_opts(parent: pulumi.Resource, **extra: Any) -> pulumi.ResourceOptions:
 
 def json_document(builder: Callable[..., dict], *inputs: pulumi.Input[Any], **keywords: Any) -> pulumi.Output[str]:
     """`builder(*resolved inputs, **keywords)` as IAM JSON text, resolved once every input is known."""
-    from .policy_documents import to_json
-
     return pulumi.Output.all(*inputs).apply(lambda values: to_json(builder(*values, **keywords)))
 
 

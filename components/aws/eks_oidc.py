@@ -47,6 +47,8 @@ class EksOidcIdentity(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EksOidcIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(f"{TYPE_PREFIX}EksOidcIdentity", name, None, opts)
+        if all(isinstance(v, str) for v in (args.oidc_provider, args.partition, args.account_id)):
+            parse_oidc_provider(args.oidc_provider, args.partition, args.account_id)  # bad input fails now
         accounts = (args.service_accounts if args.service_accounts is not None
                     else pulumi.Output.from_input(args.helm_release).apply(release_service_accounts))
         provider = pulumi.Output.all(args.oidc_provider, args.partition, args.account_id).apply(

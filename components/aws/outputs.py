@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
+import yaml  # PyYAML: a requirement of the pulumi SDK itself, so present wherever the components run
 
 from ..facts import (
     AWS_ENV_ACCESS_KEY_ID,
