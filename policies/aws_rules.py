@@ -379,6 +379,7 @@ def check_irsa_trust_pinned(resource_type: str, props: Mapping[str, Any], config
         if equals is UNKNOWN:
             findings.undecided(f"assumeRolePolicy {statement.label} Condition")
             continue
+        equals = equals if isinstance(equals, dict) else {}
         sub, aud = equals.get(f"{issuer}:sub"), equals.get(f"{issuer}:aud")
         if sub is UNKNOWN or aud is UNKNOWN:
             findings.undecided(f"assumeRolePolicy {statement.label} Condition")

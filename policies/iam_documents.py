@@ -210,11 +210,12 @@ def granted_service_actions(statement: Statement, service: str, *, except_action
 # --- resources ----------------------------------------------------------------------------------------
 
 def is_all_resources(resource: str) -> bool:
-    """`*`, or an ARN made only of wildcards (`arn:*:*:*:*:*`) — both mean every resource."""
+    """`*`, or an ARN whose service, region, account and resource are wildcards (`arn:aws:*:*:*:*`)."""
     if resource == "*":
         return True
     parts = resource.split(":")
-    return parts[0] == "arn" and all(part in ("", "*") for part in parts[1:]) and "*" in parts[1:]
+    return len(parts) > 2 and parts[0] == "arn" and all(part in ("", "*") for part in parts[2:]) \
+        and "*" in parts[2:]
 
 
 def statement_resources(statement: Statement) -> list[Any] | Any:

@@ -24,9 +24,9 @@ from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2 as proto
-from pulumi_policy import PolicyResourceOptions, ResourceValidationArgs
+from pulumi_policy import PolicyResource, PolicyResourceOptions, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY, deserialize_properties
-from pulumi_policy.policy import PolicyCustomTimeouts, _PolicyAnalyzerServicer
+from pulumi_policy.policy import PolicyCustomTimeouts, _NotApplicableError, _PolicyAnalyzerServicer
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from lse_custom_metrics.policies import rules
@@ -103,6 +103,44 @@ def validate(policy_name: str, resource_type: str, props: Mapping[str, Any], *, 
         policy(policy_name).validate(args, lambda message, urn=None: outcome.violations.append(message))
     except UnknownValueError as exc:
         outcome.undecided = exc.message
+    return outcome
+
+
+@dataclass
+class StackItem:
+    """One resource as a stack policy sees it: outputs, and which resources each property depends on."""
+
+    type: str
+    name: str
+    outputs: dict[str, Any]
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)  # property -> resource names
+
+    @property
+    def urn(self) -> str:
+        return f"urn:pulumi:test::lse-custom-metrics::{self.type}::{self.name}"
+
+
+def stack_args(items: list[StackItem], *, config: Mapping[str, Any] | None = None) -> StackValidationArgs:
+    """`StackValidationArgs` as `AnalyzeStack` builds them: proxied outputs, dependencies as resources."""
+    opts = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+    resources = {item.name: PolicyResource(item.type, cli_props(item.outputs), item.urn, item.name, opts, None,
+                                           None, [], {}) for item in items}
+    for item in items:
+        for key, names in item.property_dependencies.items():
+            resources[item.name].property_dependencies[key] = [resources[n] for n in names]
+    return StackValidationArgs(list(resources.values()), dict(config) if config else None)
+
+
+def validate_stack(items: list[StackItem], *, config: Mapping[str, Any] | None = None) -> Outcome:
+    """Call foundation-complete's `validate` with CLI-faithful stack args."""
+    outcome = Outcome()
+    try:
+        policy("foundation-complete").validate(stack_args(items, config=config),
+                                               lambda message, urn=None: outcome.violations.append(message))
+    except UnknownValueError as exc:
+        outcome.undecided = exc.message
+    except _NotApplicableError as exc:
+        outcome.undecided = f"not applicable: {exc.reason}"
     return outcome
 
 

@@ -1,0 +1,382 @@
+"""Each AWS policy of the pack, called through its own `validate` with CLI-faithful arguments.
+
+Properties are camelCase, policy documents are JSON strings (as pulumi-aws takes them) or objects, values go
+through the protobuf Struct the CLI sends (numbers become floats, secrets arrive as signature objects and
+are unwrapped), and unknown values are the engine's sentinels behind `pulumi_policy`'s unknown-checking proxy.
+The documents below are typed by hand from LSE's docs page (account 123456789012, prefix custom-metric-).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from policy_harness import UNKNOWN, secret, validate  # noqa: E402
+
+ACCOUNT = "123456789012"
+POLICY = "aws:iam/policy:Policy"
+ROLE = "aws:iam/role:Role"
+EXECUTION_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/LSE_CustomMetricsExecuteRole"
+FUNCTIONS = f"arn:aws:lambda:*:{ACCOUNT}:function:custom-metric-*"
+LOG_GROUPS = f"arn:aws:logs:*:{ACCOUNT}:log-group:/aws/lambda/custom-metric-*"
+ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER}"
+
+# LSE_AllowInteractLambda exactly as the docs give it.
+INTERACT = {"Version": "2012-10-17", "Statement": [
+    {"Sid": "VisualEditor0", "Effect": "Allow", "Action": "iam:PassRole", "Resource": EXECUTION_ROLE_ARN},
+    {"Sid": "VisualEditor1", "Effect": "Allow",
+     "Action": ["lambda:CreateFunction", "lambda:UpdateFunctionCode", "lambda:InvokeFunction",
+                "lambda:GetFunction", "lambda:DeleteFunction", "lambda:TagResource", "lambda:ListTags"],
+     "Resource": [FUNCTIONS]},
+    {"Sid": "VisualEditor2", "Effect": "Allow", "Action": "lambda:ListFunctions", "Resource": "*"},
+    {"Action": ["logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource", "logs:StartQuery",
+                "logs:GetQueryResults"], "Effect": "Allow", "Resource": [LOG_GROUPS]},
+]}
+# The execution role's logs policy exactly as the docs give it.
+EXECUTION_LOGS = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "logs:CreateLogGroup", "Resource": f"arn:aws:logs:*:{ACCOUNT}:*"},
+    {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [LOG_GROUPS]},
+    {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:PutRetentionPolicy"], "Resource": [LOG_GROUPS]},
+]}
+LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+IRSA_TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Federated": PROVIDER_ARN}, "Action": "sts:AssumeRoleWithWebIdentity",
+    "Condition": {"StringEquals": {
+        f"{ISSUER}:sub": ["system:serviceaccount:label-studio:lse-ls-app",
+                          "system:serviceaccount:label-studio:lse-ls-rqworker"],
+        f"{ISSUER}:aud": "sts.amazonaws.com"}}}]}
+
+
+def doc(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(action, resource="*", **extra) -> dict:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def policy(document) -> dict:
+    return {"name": "LSE_AllowInteractLambda", "policy": document}
+
+
+def role(trust, name="LSE_CustomMetricsExecuteRole", **extra) -> dict:
+    return {"name": name, "assumeRolePolicy": trust if isinstance(trust, str) else json.dumps(trust), **extra}
+
+
+# --- iam-no-wildcard-actions ---------------------------------------------------------------------------
+
+def test_wildcard_actions_pass_for_the_docs_policies_and_trusts():
+    assert validate("iam-no-wildcard-actions", POLICY, policy(json.dumps(INTERACT))).passed
+    assert validate("iam-no-wildcard-actions", POLICY, policy(json.dumps(EXECUTION_LOGS))).passed
+    assert validate("iam-no-wildcard-actions", ROLE, role(LAMBDA_TRUST)).passed
+    assert validate("iam-no-wildcard-actions", ROLE, role(IRSA_TRUST, name="LSE_ServiceAccountApp")).passed
+
+
+@pytest.mark.parametrize("action,shown", [
+    ("*", "`*`"), ("s3:*", "`s3:*`"), (["lambda:InvokeFunction", "lambda:Get*"], "`lambda:Get*`"),
+    (["iam:Pass?ole"], "`iam:Pass?ole`"),
+])
+def test_wildcard_actions_are_caught_in_string_and_list_form(action, shown):
+    outcome = validate("iam-no-wildcard-actions", POLICY, policy(doc(allow(action, FUNCTIONS, Sid="Extra"))))
+    assert len(outcome.violations) == 1
+    assert f"`policy` statement 0 (Sid Extra) allows the wildcard action {shown}" in outcome.violations[0]
+
+
+def test_not_action_in_an_allow_is_a_wildcard_but_deny_statements_never_grant():
+    outcome = validate("iam-no-wildcard-actions", POLICY,
+                       policy(doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})))
+    assert len(outcome.violations) == 1 and 'uses NotAction "iam:*"' in outcome.violations[0]
+    deny = doc({"Effect": "Deny", "Action": "*", "Resource": "*"}, allow("lambda:GetFunction", FUNCTIONS))
+    assert validate("iam-no-wildcard-actions", POLICY, policy(deny)).passed
+
+
+@pytest.mark.parametrize("resource_type", ["aws:iam/rolePolicy:RolePolicy", "aws:iam/userPolicy:UserPolicy",
+                                           "aws:iam/groupPolicy:GroupPolicy"])
+def test_every_inline_policy_type_is_checked(resource_type):
+    outcome = validate("iam-no-wildcard-actions", resource_type,
+                       {"role": "r", "user": "u", "group": "g", "policy": doc(allow("dynamodb:*"))})
+    assert len(outcome.violations) == 1 and "`dynamodb:*`" in outcome.violations[0]
+
+
+def test_role_trust_and_inline_policies_are_checked():
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:*"}]}
+    outcome = validate("iam-no-wildcard-actions", ROLE, role(trust, inlinePolicies=[
+        {"name": "logs", "policy": json.dumps(EXECUTION_LOGS)},
+        {"name": "extra", "policy": doc(allow(["ec2:*"]))}]))
+    assert sorted(v.split(" allows")[0] for v in outcome.violations) == [
+        "`assumeRolePolicy` statement 0", "`inlinePolicies[1].policy` statement 0"]
+
+
+def test_a_policy_given_as_an_object_is_checked_like_a_json_string():
+    outcome = validate("iam-no-wildcard-actions", POLICY,
+                       policy({"Version": "2012-10-17", "Statement": allow("kms:*")}))
+    assert len(outcome.violations) == 1 and "`kms:*`" in outcome.violations[0]
+
+
+@pytest.mark.parametrize("arn,violates", [
+    ("arn:aws:iam::aws:policy/AdministratorAccess", True),
+    ("arn:aws:iam::aws:policy/AWSLambda_FullAccess", True),
+    ("arn:aws-us-gov:iam::aws:policy/PowerUserAccess", True),
+    (f"arn:aws:iam::{ACCOUNT}:policy/LSE_AllowInteractLambda", False),
+])
+def test_attaching_an_aws_managed_wildcard_policy_is_caught(arn, violates):
+    outcome = validate("iam-no-wildcard-actions", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                       {"role": "lse-node-role", "policyArn": arn})
+    assert (outcome.violations != []) is violates
+    if violates:
+        assert f"attaches the AWS-managed policy {arn}" in outcome.violations[0]
+
+
+def test_malformed_json_is_reported():
+    outcome = validate("iam-no-wildcard-actions", POLICY, policy('{"Version": "2012-10-17", "Statement": ['))
+    assert len(outcome.violations) == 1
+    assert outcome.violations[0].startswith("`policy` is not valid JSON (Expecting value at line 1 column")
+
+
+def test_an_unknown_document_is_undecided_never_passed_or_failed():
+    outcome = validate("iam-no-wildcard-actions", POLICY, policy(UNKNOWN))
+    assert outcome.violations == []
+    assert outcome.undecided == "string value at .policy can't be known during preview"
+
+
+def test_an_unknown_document_does_not_hide_a_known_violation():
+    outcome = validate("iam-no-wildcard-actions", ROLE, role(UNKNOWN, inlinePolicies=[
+        {"name": "unknown", "policy": UNKNOWN}, {"name": "bad", "policy": doc(allow("*"))}]))
+    assert len(outcome.violations) == 1 and outcome.violations[0].startswith("`inlinePolicies[1].policy`")
+    assert outcome.undecided is None
+
+
+def test_a_secret_document_is_unwrapped_and_checked():
+    outcome = validate("iam-no-wildcard-actions", POLICY, policy(secret(doc(allow("secretsmanager:*")))))
+    assert len(outcome.violations) == 1 and "`secretsmanager:*`" in outcome.violations[0]
+
+
+# --- iam-wildcard-resource-only-listfunctions ------------------------------------------------------------
+
+def test_star_resource_passes_for_list_functions_only():
+    assert validate("iam-wildcard-resource-only-listfunctions", POLICY, policy(json.dumps(INTERACT))).passed
+    assert validate("iam-wildcard-resource-only-listfunctions", POLICY,
+                    policy(json.dumps(EXECUTION_LOGS))).passed
+
+
+@pytest.mark.parametrize("resource", ["*", ["*"], [FUNCTIONS, "*"], "arn:aws:*:*:*:*"])
+def test_star_resource_for_other_actions_is_caught(resource):
+    outcome = validate("iam-wildcard-resource-only-listfunctions", POLICY,
+                       policy(doc(allow(["lambda:ListFunctions", "lambda:GetFunction"], resource))))
+    assert len(outcome.violations) == 1
+    assert "grants `lambda:GetFunction` on `Resource: \"*\"`: only lambda:ListFunctions needs `*`" \
+        in outcome.violations[0]
+
+
+def test_not_resource_is_caught():
+    outcome = validate("iam-wildcard-resource-only-listfunctions", POLICY, policy(doc(
+        {"Effect": "Allow", "Action": "lambda:GetFunction", "NotResource": FUNCTIONS})))
+    assert len(outcome.violations) == 1 and "uses NotResource" in outcome.violations[0]
+
+
+def test_allowed_star_actions_come_from_policy_config():
+    document = policy(doc(allow(["lambda:ListFunctions", "lambda:GetAccountSettings"])))
+    assert not validate("iam-wildcard-resource-only-listfunctions", POLICY, document).passed
+    assert validate("iam-wildcard-resource-only-listfunctions", POLICY, document, config={
+        "allowedActions": ["lambda:ListFunctions", "lambda:GetAccountSettings"]}).passed
+
+
+def test_star_resource_with_unknown_actions_is_undecided():
+    outcome = validate("iam-wildcard-resource-only-listfunctions", POLICY,
+                       policy({"Version": "2012-10-17", "Statement": [allow(UNKNOWN, "*")]}))
+    assert outcome.violations == [] and outcome.undecided is not None
+
+
+# --- lambda-actions-scoped-to-prefix -------------------------------------------------------------------
+
+def test_prefix_scoping_passes_for_the_docs_policies():
+    assert validate("lambda-actions-scoped-to-prefix", POLICY, policy(json.dumps(INTERACT))).passed
+    assert validate("lambda-actions-scoped-to-prefix", POLICY, policy(json.dumps(EXECUTION_LOGS))).passed
+
+
+@pytest.mark.parametrize("action,resource,kind", [
+    ("lambda:InvokeFunction", f"arn:aws:lambda:*:{ACCOUNT}:function:*", "function-level Lambda actions"),
+    ("lambda:InvokeFunction", f"arn:aws:lambda:*:{ACCOUNT}:function:other-*", "function-level Lambda actions"),
+    ("lambda:InvokeFunction", "arn:aws:lambda:*:*:function:custom-metric-*", "function-level Lambda actions"),
+    ("lambda:*", "*", "function-level Lambda actions"),
+    ("logs:PutRetentionPolicy", f"arn:aws:logs:*:{ACCOUNT}:log-group:*", "CloudWatch Logs actions"),
+    ("logs:StartQuery", f"arn:aws:logs:*:{ACCOUNT}:*", "CloudWatch Logs actions"),
+])
+def test_unscoped_lambda_and_logs_actions_are_caught(action, resource, kind):
+    outcome = validate("lambda-actions-scoped-to-prefix", POLICY, policy(doc(allow(action, resource))))
+    assert len(outcome.violations) == 1
+    assert f"grants `{action}` on `{resource}`: {kind} must be scoped" in outcome.violations[0]
+
+
+def test_account_wide_create_log_group_is_the_docs_exception_and_can_be_refused():
+    assert validate("lambda-actions-scoped-to-prefix", POLICY, policy(json.dumps(EXECUTION_LOGS))).passed
+    refused = validate("lambda-actions-scoped-to-prefix", POLICY, policy(json.dumps(EXECUTION_LOGS)),
+                       config={"allowAccountWideCreateLogGroup": False})
+    assert refused.violations == [
+        f"`policy` statement 0 grants `logs:CreateLogGroup` on `arn:aws:logs:*:{ACCOUNT}:*`: CloudWatch Logs "
+        f"actions must be scoped to `arn:<partition>:logs:<region>:<account>:log-group:/aws/lambda/custom-metric-*`."]
+    # the exception is for CreateLogGroup alone, not a statement that adds other actions
+    mixed = validate("lambda-actions-scoped-to-prefix", POLICY, policy(doc(
+        allow(["logs:CreateLogGroup", "logs:PutRetentionPolicy"], f"arn:aws:logs:*:{ACCOUNT}:*"))))
+    assert len(mixed.violations) == 1
+
+
+def test_the_prefix_comes_from_policy_config():
+    other = json.dumps(INTERACT).replace("custom-metric-", "lse-fn-")
+    assert not validate("lambda-actions-scoped-to-prefix", POLICY, policy(other)).passed
+    assert validate("lambda-actions-scoped-to-prefix", POLICY, policy(other), config={"prefix": "lse-fn-"}).passed
+    assert len(validate("lambda-actions-scoped-to-prefix", POLICY, policy(json.dumps(INTERACT)),
+                        config={"prefix": "lse-fn-"}).violations) == 2
+
+
+def test_not_action_reaches_lambda_and_is_caught():
+    outcome = validate("lambda-actions-scoped-to-prefix", POLICY, policy(doc(
+        {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})))
+    assert len(outcome.violations) == 2  # Lambda and Logs are both reached
+
+
+# --- passrole-only-execution-role ------------------------------------------------------------------------
+
+def test_passrole_on_the_execution_role_passes():
+    assert validate("passrole-only-execution-role", POLICY, policy(json.dumps(INTERACT))).passed
+    with_path = doc(allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/service-role/LSE_CustomMetricsExecuteRole"))
+    assert validate("passrole-only-execution-role", POLICY, policy(with_path)).passed
+
+
+@pytest.mark.parametrize("action,resource", [
+    ("iam:PassRole", "*"),
+    ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/*"),
+    ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/AdminRole"),
+    ("iam:Pass*", EXECUTION_ROLE_ARN.replace("LSE_CustomMetricsExecuteRole", "LSE_*")),
+    ("*", "*"),
+])
+def test_passrole_beyond_the_execution_role_is_caught(action, resource):
+    outcome = validate("passrole-only-execution-role", POLICY, policy(doc(allow(action, resource))))
+    assert outcome.violations == [
+        f"`policy` statement 0 allows iam:PassRole on `{resource}`: LSE only passes the execution role; use "
+        f"exactly `arn:<partition>:iam::<account>:role/LSE_CustomMetricsExecuteRole`."]
+
+
+def test_execution_role_name_comes_from_policy_config():
+    document = policy(doc(allow("iam:PassRole", f"arn:aws-cn:iam::{ACCOUNT}:role/metrics-exec")))
+    assert not validate("passrole-only-execution-role", POLICY, document).passed
+    assert validate("passrole-only-execution-role", POLICY, document,
+                    config={"executionRoleName": "metrics-exec"}).passed
+
+
+# --- execution-role-trusts-lambda-only -------------------------------------------------------------------
+
+def test_execution_role_trusted_by_lambda_only_passes():
+    assert validate("execution-role-trusts-lambda-only", ROLE, role(LAMBDA_TRUST)).passed
+    as_list = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}]}
+    assert validate("execution-role-trusts-lambda-only", ROLE, role(as_list)).passed
+    # other roles are not the execution role
+    ec2 = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    assert validate("execution-role-trusts-lambda-only", ROLE, role(ec2, name="lse-ec2-role")).passed
+
+
+def test_execution_role_trusting_more_than_lambda_is_caught():
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}
+    outcome = validate("execution-role-trusts-lambda-only", ROLE, role(trust, name="renamed-exec-role"))
+    assert outcome.violations == [
+        '`assumeRolePolicy` statement 0 trusts {"Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]}: '
+        "the execution role of the metric functions must be assumable by lambda.amazonaws.com only."]
+
+
+def test_execution_role_with_extra_principal_statement_or_action_is_caught():
+    trust = {"Version": "2012-10-17", "Statement": [
+        LAMBDA_TRUST["Statement"][0],
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+         "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
+    outcome = validate("execution-role-trusts-lambda-only", ROLE, role(trust))
+    assert len(outcome.violations) == 2
+    assert "statement 1 trusts" in outcome.violations[0]
+    assert 'statement 1 allows ["sts:AssumeRole", "sts:TagSession"]' in outcome.violations[1]
+
+
+def test_role_named_as_execution_role_but_not_trusting_lambda_is_caught():
+    ec2 = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    outcome = validate("execution-role-trusts-lambda-only", ROLE, role(ec2))
+    assert outcome.violations[0] == ("role `LSE_CustomMetricsExecuteRole` is the Lambda execution role but its "
+                                     "trust policy does not let lambda.amazonaws.com assume it.")
+
+
+def test_execution_role_with_unknown_trust_is_undecided():
+    outcome = validate("execution-role-trusts-lambda-only", ROLE, role(UNKNOWN))
+    assert outcome.violations == [] and "assumeRolePolicy" in outcome.undecided
+
+
+# --- irsa-trust-pinned ------------------------------------------------------------------------------------
+
+def irsa(condition: dict, principal=PROVIDER_ARN) -> dict:
+    return role({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": principal}, "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": condition}]}, name="LSE_ServiceAccountApp")
+
+
+def test_irsa_trust_pinned_passes_for_both_service_accounts():
+    assert validate("irsa-trust-pinned", ROLE, role(IRSA_TRUST, name="LSE_ServiceAccountApp")).passed
+    assert validate("irsa-trust-pinned", ROLE, role(LAMBDA_TRUST)).passed  # not a web-identity trust
+
+
+def test_irsa_without_aud_is_caught():
+    outcome = validate("irsa-trust-pinned", ROLE, irsa({"StringEquals": {
+        f"{ISSUER}:sub": "system:serviceaccount:label-studio:lse-ls-app"}}))
+    assert outcome.violations == [
+        f"`assumeRolePolicy` statement 0 does not pin `{ISSUER}:aud` to `sts.amazonaws.com` (found null): add it "
+        f"to the StringEquals block so tokens minted for other audiences are refused."]
+
+
+def test_irsa_with_wildcard_subject_is_caught_in_string_like_and_string_equals():
+    like = validate("irsa-trust-pinned", ROLE, irsa({
+        "StringLike": {f"{ISSUER}:sub": "system:serviceaccount:label-studio:*"},
+        "StringEquals": {f"{ISSUER}:aud": "sts.amazonaws.com"}}))
+    assert len(like.violations) == 2
+    assert f"matches `{ISSUER}:sub` with StringLike" in like.violations[0]
+    assert f"does not pin `{ISSUER}:sub` with StringEquals" in like.violations[1]
+    equals = validate("irsa-trust-pinned", ROLE, irsa({"StringEquals": {
+        f"{ISSUER}:sub": "system:serviceaccount:*:lse-ls-app", f"{ISSUER}:aud": "sts.amazonaws.com"}}))
+    assert equals.violations == [
+        f"`assumeRolePolicy` statement 0 trusts subject `system:serviceaccount:*:lse-ls-app`: each `{ISSUER}:sub` "
+        f"must be one exact `system:serviceaccount:<namespace>:<ksa>` (no wildcards)."]
+
+
+def test_irsa_without_conditions_or_with_a_wildcard_provider_is_caught():
+    bare = validate("irsa-trust-pinned", ROLE, irsa({}))
+    assert len(bare.violations) == 2  # neither :sub nor :aud pinned
+    star = validate("irsa-trust-pinned", ROLE, irsa({}, principal="*"))
+    assert "trusts web identities from `*`" in star.violations[0]
+    two = validate("irsa-trust-pinned", ROLE, irsa({}, principal=[PROVIDER_ARN, PROVIDER_ARN + "2"]))
+    assert any("trusts 2 OIDC providers in one statement" in v for v in two.violations)
+
+
+def test_irsa_with_unknown_conditions_is_undecided():
+    # a document passed as an object keeps the engine's unknown as a value of its own
+    trust = json.loads(irsa({})["assumeRolePolicy"])
+    trust["Statement"][0]["Condition"] = {"StringEquals": UNKNOWN}
+    outcome = validate("irsa-trust-pinned", ROLE, {"name": "LSE_ServiceAccountApp", "assumeRolePolicy": trust})
+    assert outcome.violations == [] and outcome.undecided is not None
+
+
+# --- no-static-access-keys (advisory) --------------------------------------------------------------------
+
+def test_static_keys_are_reported():
+    aws = validate("no-static-access-keys", "aws:iam/accessKey:AccessKey", {"user": "LSE_CustomMetricsUser"})
+    assert aws.violations == [
+        "a long-lived access key is created for IAM user `LSE_CustomMetricsUser`: it lives in LSE's environment "
+        "and never rotates. Prefer deployment `ec2-instance-profile` (EC2) or `eks-oidc` (IRSA on EKS), which "
+        "need no keys."]
+    gcp = validate("no-static-access-keys", "gcp:serviceaccount/key:Key", {"serviceAccountId": "lse-app"})
+    assert len(gcp.violations) == 1 and "service-account key" in gcp.violations[0]
+    assert validate("no-static-access-keys", "aws:iam/user:User", {"name": "LSE_CustomMetricsUser"}).passed
