@@ -17,7 +17,7 @@ from ..facts import (
     HELM_RELEASE_DEFAULT,
 )
 from ._component import TYPE_PREFIX, child_opts
-from .arns import role_arn_if_given
+from .arns import role_arn, role_arn_if_given
 from .ec2_compose import DEFAULT_USER_NAME, Ec2ComposeIdentity, Ec2ComposeIdentityArgs
 from .ec2_instance_profile import (
     DEFAULT_INSTANCE_ROLE_NAME,
@@ -106,8 +106,13 @@ class AwsCustomMetricsFoundation(pulumi.ComponentResource):
             partition=partition, account_id=account_id, function_prefix=args.function_prefix,
             role_name=args.execution_role_name, allow_create_log_group=args.allow_create_log_group,
             tags=args.tags), opts=child_opts(self))
+        # The PassRole ARN is built from partition, account and name (the role has no path), not taken from
+        # the role's computed `arn`: so the whole document is known at `pulumi preview`, where the policy
+        # pack must see it, instead of becoming unknown until the role exists.
+        passable_role_arn = pulumi.Output.all(partition, account_id, args.execution_role_name).apply(
+            lambda v: role_arn(v[0], v[1], v[2]))
         self.interact_policy = LambdaInteractPolicy(f"{name}-interact", LambdaInteractPolicyArgs(
-            partition=partition, account_id=account_id, execution_role_arn=self.execution_role.role_arn,
+            partition=partition, account_id=account_id, execution_role_arn=passable_role_arn,
             function_prefix=args.function_prefix, policy_name=args.interact_policy_name, tags=args.tags),
             opts=child_opts(self))
         policy_arn = self.interact_policy.policy_arn
