@@ -27,6 +27,7 @@ when (and only when) the metric's own requirements make it importable.
 """
 from __future__ import annotations
 
+import gc
 import json
 import math
 import numbers
@@ -201,6 +202,33 @@ def _decoder():
     return _loads
 
 
+class _QuietCollector:
+    """Keep the cyclic garbage collector off a request's decoded payload.
+
+    Decoding a multi-megabyte payload allocates ~10^5-10^6 containers; each allocation burst triggers
+    collections that traverse them (and, in a functions-framework worker, the whole framework heap),
+    which cost more than the decoding itself. The payload is plain JSON, so it holds no cycles: decode
+    with the collector paused, then ``freeze`` it (and everything older) out of the collector's sight
+    for the rest of the request. ``unfreeze`` afterwards hands any older garbage back to the collector.
+    """
+
+    def __enter__(self):
+        self.enabled = gc.isenabled()
+        gc.disable()
+        return self
+
+    def payload_ready(self) -> None:
+        gc.freeze()
+        if self.enabled:
+            gc.enable()
+
+    def __exit__(self, *exc):
+        gc.unfreeze()
+        if self.enabled:
+            gc.enable()
+        return False
+
+
 def _decode(body) -> dict:
     if isinstance(body, (bytes, bytearray, memoryview)):
         if not body:
@@ -359,8 +387,11 @@ def agreement_handler(request):
     if getattr(request, "method", "POST") == "GET":
         return _health()
     try:
-        payload = _decode(request.get_data())
-        response, counts = handle_payload(payload)
+        with _QuietCollector() as collector:
+            payload = _decode(request.get_data())
+            collector.payload_ready()
+            response, counts = handle_payload(payload)
+            del payload
     except BadRequest as exc:
         _log_bad_request("http", exc, started)
         return json.dumps({"error": {"type": "BadRequest", "message": str(exc)}}), 400, dict(_JSON_HEADERS)
@@ -373,8 +404,11 @@ def lambda_handler(event, context=None):
     """AWS Lambda entry point. ``event`` is the decoded JSON payload (a JSON string is accepted)."""
     started = time.perf_counter()
     try:
-        payload = _decode(event) if isinstance(event, (str, bytes, bytearray)) else event
-        response, counts = handle_payload(payload)
+        with _QuietCollector() as collector:
+            payload = _decode(event) if isinstance(event, (str, bytes, bytearray)) else event
+            collector.payload_ready()
+            response, counts = handle_payload(payload)
+            del payload
     except BadRequest as exc:
         _log_bad_request("lambda", exc, started)
         raise

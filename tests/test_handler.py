@@ -99,3 +99,29 @@ def test_import_uses_only_the_stdlib(tmp_path):
     probe = stdlib_probe(sys.executable, bundle)
     assert probe["import"] == []
     assert set(probe["call"]) - {"orjson", "orjson.orjson"} == {"metric"}
+
+
+def test_collector_is_restored_after_every_request(tmp_path):
+    """The handler pauses/freezes the garbage collector around a payload; it must always give it back."""
+    import gc
+
+    from handler_cases import FakeRequest, load_handler
+
+    handler = load_handler(tmp_path, "choices", tag="gc_restore")
+    P = {"result": [{"value": {"choices": ["Positive"]}}]}
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    for body in (json.dumps({"annotation_1": P, "annotation_2": P}).encode(), b"not json", b"[]"):
+        handler.agreement_handler(FakeRequest(body))
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+    for event in ({"tasks": [{"id": 1, "annotations": [P, P], "pairs": [[0, 1]]}]}, "{", None):
+        try:
+            handler.lambda_handler(event, None)
+        except handler.BadRequest:
+            pass
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()  # a caller that runs with the collector off keeps it off
+    try:
+        handler.lambda_handler({"annotation_1": P, "annotation_2": P}, None)
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
