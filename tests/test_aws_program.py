@@ -301,3 +301,16 @@ def test_bad_config_names_key_variant_and_allowed_values_before_anything_is_regi
     monitor = WatchedMonitor.instances[-1]
     assert monitor.recorded == {} and monitor.resources == {}
     assert monitor.mocks.calls == []  # not even an invoke: the config is checked first
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANT_CONFIGS))
+def test_every_iam_document_is_known_at_preview(variant):
+    # A document that depends on another resource's output is unknown during `pulumi preview`, where CI runs
+    # the policy pack; ours depend only on config and the provider's partition/account.
+    result = run_pulumi(run, config=stack_config(variant))
+    documents = [(r.name, key) for r in result.resources for key in ("policy", "assumeRolePolicy") if key in r.inputs]
+    assert len(documents) == {"ec2-compose": 3, "ec2-instance-profile": 4, "eks-oidc": 4}.get(variant, 3)
+    for resource in result.resources:
+        for key in ("policy", "assumeRolePolicy"):
+            if key in resource.inputs:
+                assert resource.property_dependencies.get(key, []) == [], (resource.name, key)
