@@ -18,7 +18,6 @@ from pulumi_harness import run_pulumi  # noqa: E402
 from test_aws_variant_configs import NS, plain, stack_config  # noqa: E402
 
 from lse_custom_metrics.components.aws.program import build_aws_stack  # noqa: E402
-from lse_custom_metrics.components.program import run  # noqa: E402
 
 ROLE = "arn:aws:iam::123456789012:role/LSE_CustomMetricsExecuteRole"
 IRSA_ROLE = "arn:aws:iam::123456789012:role/LSE_ServiceAccountApp"
