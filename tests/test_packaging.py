@@ -48,7 +48,7 @@ def test_core_requirements_exclude_cloud_and_pulumi_sdks(wheel):
             name, extra = r.split(";")[0].split("==")[0].strip(), r.split("extra ==")[1].strip(' "\'')
             by_extra.setdefault(extra, set()).add(name)
     assert by_extra["aws"] == {"boto3"}
-    assert by_extra["iac"] == {"pulumi", "pulumi-aws", "pulumi-gcp", "pulumi-policy"}
+    assert by_extra["iac"] == {"pulumi", "pulumi-aws", "pulumi-gcp", "pulumi-policy", "PyYAML"}
     assert {"google-cloud-functions", "google-auth", "google-cloud-logging"} == by_extra["gcp"]
 
 
