@@ -2,7 +2,8 @@
 
 Stack policies see each resource's *outputs* (the final state), its parent and its dependencies. Pieces are
 recognised by what they are, not only by name, so renamed resources still count: the execution role is the
-role Lambda may assume; the interact policy is the managed policy that can create functions and pass a role.
+role Lambda may assume; the interact policy is the managed policy that names iam:PassRole, lambda:CreateFunction and
+lambda:InvokeFunction.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from lse_custom_metrics.components.facts import (
 
 from .aws_rules import LAMBDA_SERVICE_PRINCIPAL, _principal_services
 from .gcp_iam import grants_of
-from .iam_documents import ATTACHMENT_TYPES, ROLE_TYPE, documents_of, grants_action
+from .iam_documents import ATTACHMENT_TYPES, ROLE_TYPE, documents_of
 from .props import UNKNOWN, Findings, get
 
 INTERACT_ACTIONS = ("iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction")
@@ -56,8 +57,10 @@ def _grants_interact(resource: StackResource, findings: Findings) -> bool:
         for statement in document.statements:
             if statement.allows is not True:
                 continue
+            named = statement.values("Action")
             for action in INTERACT_ACTIONS:
-                if grants_action(statement, action) is True:
+                # named explicitly: a wildcard policy is not LSE's interact policy (other rules catch it)
+                if named is not UNKNOWN and action.lower() in {a.lower() for a in named if isinstance(a, str)}:
                     granted[action] = True
         return all(granted.values())
     return False
@@ -69,7 +72,9 @@ def _pass_role_targets(resource: StackResource) -> list[Any]:
         if document.statements is UNKNOWN:
             return [UNKNOWN]
         for statement in document.statements:
-            if statement.allows is True and grants_action(statement, "iam:PassRole") is True:
+            named = statement.values("Action")
+            if statement.allows is True and named is not UNKNOWN and \
+                    "iam:passrole" in {a.lower() for a in named if isinstance(a, str)}:
                 resources = statement.values("Resource")
                 targets.extend([UNKNOWN] if resources is UNKNOWN else resources)
     return targets

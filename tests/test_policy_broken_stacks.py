@@ -1,0 +1,188 @@
+"""Broken stacks — the real foundation program plus what goes wrong in real life — each caught by exactly
+the expected policies, on exactly the resources that broke it.
+
+Each stack is a small Pulumi program run under mocks (`tests/pulumi_harness.py: run_pulumi`); the whole pack
+is then applied to every recorded resource and to the stack (`tests/policy_harness.py: apply_pack`), after
+the deployment (`preview=False`) and as a first `pulumi preview` would see it (`preview=True`).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_gcp as gcp
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from policy_harness import apply_pack  # noqa: E402
+from pulumi_harness import run_pulumi  # noqa: E402
+
+from lse_custom_metrics.components.program import run as foundation_program  # noqa: E402
+
+NS = "lse-custom-metrics"
+ACCOUNT = "123456789012"
+PROJECT = "acme-labeling"
+AWS_STACK = {f"{NS}:cloud": "aws", "aws:region": "us-east-1", f"{NS}:deployment": "ec2-instance-profile",
+             f"{NS}:instanceRoleName": "lse-ec2-instance-role"}
+GCP_STACK = {f"{NS}:cloud": "gcp", "gcp:project": PROJECT, f"{NS}:deployment": "gce-vm",
+             f"{NS}:scopeActAsToRuntimeServiceAccount": True}
+EXECUTION_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/LSE_CustomMetricsExecuteRole"
+ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+APP = f"serviceAccount:lse-app@{PROJECT}.iam.gserviceaccount.com"
+CODE = pulumi.AssetArchive({"main.py": pulumi.StringAsset("def lambda_handler(event, context):\n    return {}\n")})
+
+
+def user_wildcard_policy(action: str) -> Callable[[], None]:
+    def add():
+        extra = aws.iam.Policy("team-debug-access", policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Sid": "Debug", "Effect": "Allow", "Action": action, "Resource": "*"}]}))
+        aws.iam.RolePolicyAttachment("team-debug-access", role="lse-ec2-instance-role", policy_arn=extra.arn)
+    return add
+
+
+def irsa_role_without_aud():
+    role = aws.iam.Role("lse-irsa-handmade", name="LSE_ServiceAccountApp_v2", assume_role_policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER}"},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {f"{ISSUER}:sub": "system:serviceaccount:label-studio:lse-ls-app"}}}]}))
+    aws.iam.RolePolicyAttachment("lse-irsa-handmade", role=role.name,
+                                 policy_arn=f"arn:aws:iam::{ACCOUNT}:policy/LSE_AllowInteractLambda")
+
+
+def admin_attached_to_instance_role():
+    aws.iam.RolePolicyAttachment("lse-admin", role="lse-ec2-instance-role",
+                                 policy_arn="arn:aws:iam::aws:policy/AdministratorAccess")
+
+
+def execution_role_copy_trusting_ec2():
+    aws.iam.Role("metrics-exec-copy", name="metrics-exec-copy", assume_role_policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+            "Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}))
+
+
+def lambda_metric_function(memory: int, timeout: int) -> Callable[[], None]:
+    def add():
+        aws.lambda_.Function("custom-metric-7", name="custom-metric-7-1764790000", runtime="python3.13",
+                             handler="main.lambda_handler", role=EXECUTION_ROLE_ARN, code=CODE,
+                             memory_size=memory, timeout=timeout, reserved_concurrent_executions=1)
+    return add
+
+
+def public_lambda_permission():
+    lambda_metric_function(256, 60)()
+    aws.lambda_.Permission("custom-metric-7-public", function="custom-metric-7-1764790000",
+                           action="lambda:InvokeFunction", principal="*")
+
+
+def gcf_metric_function(memory: str, timeout: int) -> Callable[[], None]:
+    def add():
+        gcp.cloudfunctionsv2.Function(
+            "custom-metric-7", name="custom-metric-7-1764790000", location="us-central1", project=PROJECT,
+            build_config=gcp.cloudfunctionsv2.FunctionBuildConfigArgs(
+                runtime="python313", entry_point="agreement_handler"),
+            service_config=gcp.cloudfunctionsv2.FunctionServiceConfigArgs(
+                available_memory=memory, timeout_seconds=timeout, max_instance_count=1,
+                ingress_settings="ALLOW_INTERNAL_ONLY",
+                service_account_email=f"lse-custom-metrics-runtime@{PROJECT}.iam.gserviceaccount.com"))
+    return add
+
+
+def public_run_invoker():
+    gcf_metric_function("256M", 60)()
+    gcp.cloudrunv2.ServiceIamMember("custom-metric-7-public", name="custom-metric-7-1764790000",
+                                    location="us-central1", project=PROJECT, role="roles/run.invoker",
+                                    member="allUsers")
+
+
+def iam_binding():
+    gcp.projects.IAMBinding("log-viewers", project=PROJECT, role="roles/logging.viewer", members=[APP])
+
+
+def editor_for_lse():
+    gcp.projects.IAMMember("lse-editor", project=PROJECT, role="roles/editor", member=APP)
+
+
+def api_disabled_on_destroy():
+    gcp.projects.Service("extra-secretmanager", project=PROJECT, service="secretmanager.googleapis.com",
+                         disable_on_destroy=True)
+
+
+def wildcard_workload_identity():
+    gcp.serviceaccount.IAMMember(
+        "lse-wi-everyone", service_account_id=f"projects/{PROJECT}/serviceAccounts/lse-app@{PROJECT}.iam."
+                                              f"gserviceaccount.com",
+        role="roles/iam.workloadIdentityUser", member=f"serviceAccount:{PROJECT}.svc.id.goog[labeling/*]")
+
+
+def fatter_deployer_role():
+    gcp.projects.IAMCustomRole("metrics-deployer-plus", project=PROJECT, role_id="MetricsDeployerPlus",
+                               title="Metrics deployer plus", permissions=[
+                                   "cloudfunctions.functions.create", "cloudfunctions.functions.setIamPolicy"])
+
+
+def only_an_execution_role():
+    aws.iam.Role("exec", name="LSE_CustomMetricsExecuteRole", assume_role_policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+            "Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+
+
+# name: (base stack config or None for a bare program, addition, expected mandatory, resources they're on)
+BROKEN = {
+    "user-service-wildcard-policy": (
+        AWS_STACK, user_wildcard_policy("s3:*"),
+        {"iam-no-wildcard-actions", "iam-wildcard-resource-only-listfunctions"}, {"team-debug-access"}),
+    "user-star-policy": (
+        AWS_STACK, user_wildcard_policy("*"),
+        {"iam-no-wildcard-actions", "iam-wildcard-resource-only-listfunctions", "lambda-actions-scoped-to-prefix",
+         "passrole-only-execution-role"}, {"team-debug-access"}),
+    "admin-attached": (AWS_STACK, admin_attached_to_instance_role, {"iam-no-wildcard-actions"}, {"lse-admin"}),
+    "irsa-role-without-aud": (AWS_STACK, irsa_role_without_aud, {"irsa-trust-pinned"}, {"lse-irsa-handmade"}),
+    "execution-role-trusting-ec2": (
+        AWS_STACK, execution_role_copy_trusting_ec2, {"execution-role-trusts-lambda-only"}, {"metrics-exec-copy"}),
+    "lambda-1gb-300s": (
+        AWS_STACK, lambda_metric_function(1024, 300), {"metric-function-runtime-limits"}, {"custom-metric-7"}),
+    "lambda-public-invoke": (
+        AWS_STACK, public_lambda_permission, {"metric-function-runtime-limits"}, {"custom-metric-7-public"}),
+    "aws-foundation-missing": (None, only_an_execution_role, {"foundation-complete"}, set()),
+    "gcp-iam-binding": (GCP_STACK, iam_binding, {"gcp-iam-non-authoritative"}, {"log-viewers"}),
+    "gcf-1gb-300s": (
+        GCP_STACK, gcf_metric_function("1Gi", 300), {"metric-function-runtime-limits"}, {"custom-metric-7"}),
+    "gcf-public-invoker": (
+        GCP_STACK, public_run_invoker, {"gcp-no-public-members", "metric-function-runtime-limits"},
+        {"custom-metric-7-public"}),
+    "gcp-editor": (GCP_STACK, editor_for_lse, {"gcp-no-primitive-roles"}, {"lse-editor"}),
+    "gcp-api-disabled-on-destroy": (
+        GCP_STACK, api_disabled_on_destroy, {"gcp-services-kept-on-destroy"}, {"extra-secretmanager"}),
+    "gcp-wildcard-workload-identity": (
+        GCP_STACK, wildcard_workload_identity, {"gcp-workload-identity-member-format"}, {"lse-wi-everyone"}),
+    "gcp-fatter-deployer-role": (
+        GCP_STACK, fatter_deployer_role, {"gcp-deployer-role-allowlist"}, {"metrics-deployer-plus"}),
+}
+
+
+def run_broken(name: str):
+    base, add, _, _ = BROKEN[name]
+
+    def program():
+        if base is not None:
+            foundation_program()
+        add()
+
+    return run_pulumi(program, config=base or {})
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+@pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
+def test_broken_stack_is_caught_by_exactly_the_expected_policies(name, preview):
+    _, _, expected, culprits = BROKEN[name]
+    report = apply_pack(run_broken(name), preview=preview)
+    assert report.mandatory == expected, report.explain()
+    assert report.advisory == set(), report.explain()
+    flagged = {d.resource.rsplit("::", 1)[-1] for d in report.violations if d.policy != "foundation-complete"}
+    assert flagged == culprits, report.explain()
