@@ -39,6 +39,24 @@ SAMPLE_INTERVAL_S = 0.01
 _MB = 1024 * 1024
 
 
+# `python -m functions_framework`, except for one thing. functions-framework and the google-cloud-functions
+# client (our `gcp` extra) both install google/cloud/functions{,_v1}/__init__.py; when the client's win,
+# the framework's `from google.cloud.functions.context import Context` drags in the whole client library
+# (~200 ms and ~20 MB per server, plus version warnings). In Cloud Functions only the framework is
+# installed and those packages are bare: recreate that, then start the framework's own CLI.
+_LAUNCHER = """
+import importlib.util, sys, types
+for name in ("google.cloud.functions", "google.cloud.functions_v1"):
+    spec = importlib.util.find_spec(name)
+    if spec is not None and spec.submodule_search_locations:
+        bare = types.ModuleType(name)
+        bare.__path__ = list(spec.submodule_search_locations)
+        sys.modules[name] = bare
+from functions_framework._cli import _cli
+_cli(prog_name="functions-framework")
+"""
+
+
 class ServerStartError(ProviderError):
     """The function server process exited before it could serve (the message quotes its log)."""
 
@@ -180,11 +198,7 @@ class FunctionServer:
         self.port = free_port()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable, "-I", "-u", "-B",
-            # functions-framework imports google.cloud.functions, which (with the gcp extra installed)
-            # warns about the interpreter version on every start: noise in the function log.
-            "-W", "ignore::FutureWarning:google.api_core._python_version_support",
-            "-m", "functions_framework",
+            sys.executable, "-I", "-u", "-B", "-c", _LAUNCHER,
             "--target", GCF_ENTRY_POINT, "--source", str(self.bundle_dir / "main.py"),
             "--host", "127.0.0.1", "--port", str(self.port),
         ]

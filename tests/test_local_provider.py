@@ -197,6 +197,13 @@ def test_status_through_every_local_state(providers, home, tmp_path):
         "tasks": [{"id": 1, "results": [{"error": {"type": "MetricLoadError", "message": message}}]}]}
     provider.stop(3)
     assert provider.status(3) == S.FAILED  # remembered in function.json while nothing runs
+    # deploy without waiting: Pending, and the first invoke waits for the server
+    pending = provider.deploy(3, broken, wait=False)
+    assert (pending.action, pending.function.status) == ("unchanged", S.PENDING)
+    assert provider.invoke(3, {"annotation_1": P, "annotation_2": N}) == {
+        "error": {"type": "MetricLoadError", "message": message}}
+    assert provider.status(3) == S.FAILED
+    provider.stop(3)
     fixed = provider.deploy(3, metric)
     assert (fixed.action, fixed.function.status, fixed.function.extra["error"]) == ("updated", S.ACTIVE, None)
     provider.stop(3)
@@ -367,6 +374,18 @@ def test_scrubbed_environment(providers, home, tmp_path, monkeypatch):
     ])
     assert seen["HOME"] == str(home / "functions" / info.name / "home")
     assert (seen["K_SERVICE"], seen["FUNCTION_TARGET"], seen["LANG"]) == (info.name, "agreement_handler", "C.UTF-8")
+
+
+def test_server_imports_only_the_framework(providers, tmp_path):
+    """Like Cloud Functions: the framework without the google-cloud-functions client library."""
+    provider = providers()
+    provider.deploy(15, metric_copy(tmp_path, "behaviours"))
+    reply = provider.invoke(15, {"annotation_1": {"modules": True, "result": []}, "annotation_2": PLAIN})
+    modules = set(json.loads(reply["error"]["message"]))
+    assert {"functions_framework", "flask", "gunicorn", "google.cloud.functions.context", "metric"} <= modules
+    assert not {m for m in modules if m.startswith(("grpc", "google.api_core", "google.cloud.functions_v1.services",
+                                                     "lse_custom_metrics"))}
+    assert provider.memory_peak_mb(15) < 60  # master + worker, PSS
 
 
 # --- several warm instances ------------------------------------------------------------------------------------

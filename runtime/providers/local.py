@@ -329,11 +329,13 @@ class LocalProvider(MetricProvider):
         *,
         requirements: str | os.PathLike | None = None,
         start: bool = True,
+        wait: bool = True,
     ) -> DeployResult:
         """Create the function, update it in place if the code changed, or do nothing if identical.
 
-        ``start``: also start its server(s) and wait for the health probe, so the result's status is
-        Active (or Failed when metric.py cannot be imported).
+        ``start``: also start its server(s); with ``wait`` (default) wait for the health probe, so the
+        result's status is Active (or Failed when metric.py cannot be imported). ``wait=False`` returns
+        while they start (Pending), so the caller can read its export meanwhile; the first invoke waits.
         """
         key = project_key(project_id)
         bundle = build_bundle(metric_path, requirements)
@@ -357,7 +359,7 @@ class LocalProvider(MetricProvider):
         record = self._read_record(directory)
         if start:
             try:
-                self._start_pool(directory, record)
+                self._start_pool(directory, record, wait=wait)
             except ServerStartError:
                 pass  # recorded as Failed in function.json; reported through the status below
             record = self._read_record(directory)
@@ -438,14 +440,14 @@ class LocalProvider(MetricProvider):
         pool = self._pool(directory, record)
         server = pool.idle.get()
         try:
-            was_stopped = server.state == "stopped" or not server.alive
+            starts_now = server.state not in ("ready", "failed") or not server.alive
             try:
                 answer = server.request(body)
             except ServerStartError as exc:
                 self._update_record(directory, state="Failed", error=str(exc))
                 raise
             finally:
-                if was_stopped and server.state in ("ready", "failed"):
+                if starts_now and server.state in ("ready", "failed"):
                     self._record_start_outcome(directory, server)
         finally:
             pool.idle.put(server)
