@@ -1,12 +1,14 @@
 """One warm functions-framework server for a function bundle, with LSE's limits enforced.
 
-The server runs ``python -m functions_framework --target agreement_handler`` on 127.0.0.1 in its own
+The server runs functions-framework's own CLI (``--target agreement_handler``; see ``_LAUNCHER``) on
+127.0.0.1 in its own
 session (so the gunicorn master and its worker are one process group that can be killed together), with
 a scrubbed environment, its output appended to the function's log file. Requests are serialized per
-server, as LSE queues them one at a time. While a request is in flight a watchdog samples the process
-tree's memory and the elapsed time; exceeding either kills the process group and the request fails with
-``InvokeError(kind="MemoryLimitExceeded" | "Timeout")``; a connection dropped without an answer is
-``FunctionCrashed``. The next request starts a fresh server, so callers can retry or split at once.
+server, as LSE queues them one at a time. While waiting for an answer the caller samples the process
+tree's memory and the elapsed time (every 10 ms, no extra thread); exceeding either kills the process
+group and the request fails with ``InvokeError(kind="MemoryLimitExceeded" | "Timeout")``; a connection
+dropped without an answer is ``FunctionCrashed``. The next request starts a fresh server, so callers
+can retry or split at once.
 
 Memory is measured the way a container's limit sees it: the proportional set size (PSS, shared pages
 counted once) of the whole tree when the server became ready, plus the growth of the tree's resident
@@ -19,6 +21,7 @@ import atexit
 import http.client
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -114,45 +117,6 @@ def stop_all_servers() -> None:
         server.stop(reason="interpreter exit")
 
 
-class _Watch(threading.Thread):
-    """Samples time and memory of a server while one request is in flight; kills it on a breach."""
-
-    def __init__(self, server: "FunctionServer", timeout_s: float):
-        super().__init__(name=f"watch-{server.port}", daemon=True)
-        self.server = server
-        self.deadline = time.monotonic() + timeout_s
-        self.timeout_s = timeout_s
-        self.done = threading.Event()
-        self.reason: str | None = None
-        self.detail = ""
-
-    def run(self) -> None:
-        server = self.server
-        sample = 0
-        procs = server.tree()
-        while not self.done.wait(SAMPLE_INTERVAL_S):
-            sample += 1
-            if sample % 25 == 0:  # a metric may start subprocesses: refresh the tree now and then
-                procs = server.tree()
-            used = server.estimate_bytes(procs)
-            server.note_peak(used)
-            if used > server.limit_bytes:
-                self.breach("MemoryLimitExceeded",
-                            f"memory limit exceeded: {used / _MB:.0f} MB > {server.limits.memory_mb} MB")
-                return
-            if time.monotonic() > self.deadline:
-                self.breach("Timeout", f"request exceeded the {self.timeout_s:g} s timeout")
-                return
-
-    def breach(self, reason: str, detail: str) -> None:
-        self.reason, self.detail = reason, detail
-        self.server.kill(detail)
-
-    def stop(self) -> None:
-        self.done.set()
-        self.join()
-
-
 class FunctionServer:
     """One functions-framework process group serving a bundle folder."""
 
@@ -180,6 +144,8 @@ class FunctionServer:
         self._lock = threading.Lock()  # one request at a time
         self._baseline_pss = 0
         self._baseline_rss = 0
+        self._baseline_hwm: dict[int, int] = {}
+        self._procs: list[psutil.Process] = []  # the tree at readiness, refreshed during long requests
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -336,7 +302,7 @@ class FunctionServer:
         return total
 
     def _take_baseline(self) -> None:
-        procs = self.tree()
+        procs = self._procs = self.tree()
         self._baseline_pss = self._sum(procs, lambda p: p.memory_full_info().pss)
         self._baseline_rss = self._sum(procs, lambda p: p.memory_info().rss)
         self._baseline_hwm = {p.pid: p.memory_info().rss for p in procs if p.is_running()}
@@ -349,7 +315,7 @@ class FunctionServer:
     def peak_since_ready(self) -> int:
         """Worst case implied by each process's resident high-water mark since readiness."""
         growth = 0
-        for proc in self.tree():
+        for proc in self._procs:
             start = self._baseline_hwm.get(proc.pid, 0)
             growth += max(0, _hwm_bytes(proc.pid) - start)
         return self._baseline_pss + growth
@@ -373,24 +339,51 @@ class FunctionServer:
         finally:
             connection.close()
 
+    def _watch_until_answer(self, sock: socket.socket, deadline: float) -> tuple[str, str] | None:
+        """Wait for the answer to start arriving, sampling memory and time meanwhile.
+
+        Returns ``(kind, detail)`` of a breach (the process group is then killed), or None once the
+        answer is readable. Short requests never sample: their peak is checked afterwards.
+        """
+        samples = 0
+        while not select.select([sock], [], [], SAMPLE_INTERVAL_S)[0]:
+            samples += 1
+            if samples % 25 == 0:  # a metric may start subprocesses: refresh the tree now and then
+                self._procs = self.tree() or self._procs
+            used = self.estimate_bytes(self._procs)
+            self.note_peak(used)
+            if used > self.limit_bytes:
+                detail = f"memory limit exceeded: {used / _MB:.0f} MB > {self.limits.memory_mb} MB"
+                self.kill(detail)
+                return "MemoryLimitExceeded", detail
+            if time.monotonic() > deadline:
+                detail = f"request exceeded the {self.limits.timeout_s:g} s timeout"
+                self.kill(detail)
+                return "Timeout", detail
+        return None
+
     def request(self, body: bytes) -> bytes:
         """POST one payload; return the 200 answer's body or raise InvokeError."""
         with self._lock:
             self.ensure_running()
             timeout_s = float(self.limits.timeout_s)
-            watch = _Watch(self, timeout_s)
-            watch.start()
-            failure: BaseException | None = None
+            deadline = time.monotonic() + timeout_s
+            # the socket timeout is only a backstop: the loop below enforces the limit
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout_s + 30)
+            breach = failure = None
             try:
-                # the socket timeout is only a backstop: the watchdog enforces the limit
-                status, answer = self._http("POST", body, timeout=timeout_s + 30)
+                connection.request("POST", "/", body=body, headers={"Content-Type": "application/json"})
+                breach = self._watch_until_answer(connection.sock, deadline)
+                if breach is None:
+                    response = connection.getresponse()
+                    status, answer = response.status, response.read()
             except (OSError, http.client.HTTPException) as exc:
                 failure = exc
             finally:
-                watch.stop()
-            if watch.reason:
+                connection.close()
+            if breach is not None:
                 self._forget()
-                raise InvokeError(f"{self.label}: {watch.detail}; the function was restarted", kind=watch.reason)
+                raise InvokeError(f"{self.label}: {breach[1]}; the function was restarted", kind=breach[0])
             if failure is not None:
                 self.kill(f"connection failed: {failure!r}")
                 self._forget()
