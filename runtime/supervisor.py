@@ -1,9 +1,8 @@
 """One warm functions-framework server for a function bundle, with LSE's limits enforced.
 
 The server runs functions-framework's own CLI (``--target agreement_handler``; see ``_LAUNCHER``) on
-127.0.0.1 in its own
-session (so the gunicorn master and its worker are one process group that can be killed together), with
-a scrubbed environment, its output appended to the function's log file. Requests are serialized per
+127.0.0.1 in its own session (so the gunicorn master and its worker are one process group that can be
+killed together), with a scrubbed environment, its output appended to the function's log file. Requests are serialized per
 server, as LSE queues them one at a time. While waiting for an answer the caller samples the process
 tree's memory and the elapsed time (every 10 ms, no extra thread); exceeding either kills the process
 group and the request fails with ``InvokeError(kind="MemoryLimitExceeded" | "Timeout")``; a connection
