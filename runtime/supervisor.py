@@ -2,12 +2,12 @@
 
 The server runs functions-framework's own CLI (``--target agreement_handler``; see ``_LAUNCHER``) on
 127.0.0.1 in its own session (so the gunicorn master and its worker are one process group that can be
-killed together), with a scrubbed environment, its output appended to the function's log file. Requests are serialized per
-server, as LSE queues them one at a time. While waiting for an answer the caller samples the process
-tree's memory and the elapsed time (every 10 ms, no extra thread); exceeding either kills the process
-group and the request fails with ``InvokeError(kind="MemoryLimitExceeded" | "Timeout")``; a connection
-dropped without an answer is ``FunctionCrashed``. The next request starts a fresh server, so callers
-can retry or split at once.
+killed together), with a scrubbed environment, its output appended to the function's log file. Requests
+are serialized per server, as LSE queues them one at a time. While waiting for an answer the caller
+samples the process tree's memory and the elapsed time (every 10 ms, no extra thread); exceeding either
+kills the process group and the request fails with ``InvokeError(kind="MemoryLimitExceeded" |
+"Timeout")``; a connection dropped without an answer is ``FunctionCrashed``. The next request starts a
+fresh server, so callers can retry or split at once.
 
 Memory is measured the way a container's limit sees it: the proportional set size (PSS, shared pages
 counted once) of the whole tree when the server became ready, plus the growth of the tree's resident
