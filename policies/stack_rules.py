@@ -80,6 +80,11 @@ def _pass_role_targets(resource: StackResource) -> list[Any]:
     return targets
 
 
+def _label(resource: StackResource) -> str:
+    name = get(resource.props, "name")
+    return name if isinstance(name, str) else resource.name
+
+
 def _references(resource: StackResource, key: str, target: StackResource, target_value: Any) -> bool:
     """Does `resource.key` point at `target` (same known value, or a dependency the engine recorded)?"""
     value = get(resource.props, key)
@@ -107,59 +112,81 @@ def _check_aws(resources: Sequence[StackResource], config: Mapping[str, Any], fi
     attachments = [r for r in resources if r.type in ATTACHMENT_TYPES]
     for policy in policies:
         if not any(_references(a, "policyArn", policy, get(policy.props, "arn")) for a in attachments):
+            if any(get(a.props, "policyArn") is UNKNOWN for a in attachments):
+                findings.undecided(f"{policy.name} attachment")
+                continue
             findings.violation(
-                f"policy `{get(policy.props, 'name') or policy.name}` is not attached to any identity: attach it to "
+                f"policy `{_label(policy)}` is not attached to any identity: attach it to "
                 f"the IAM user, instance role, IRSA role or node role LSE runs as.", policy.urn)
         role_arns = [get(role.props, "arn") for role in roles]
         targets = _pass_role_targets(policy)
         if roles and UNKNOWN not in targets and UNKNOWN not in role_arns and \
                 not any(t in role_arns for t in targets):
             findings.violation(
-                f"policy `{get(policy.props, 'name') or policy.name}` passes {targets} but this stack's execution "
+                f"policy `{_label(policy)}` passes {targets} but this stack's execution "
                 f"role is {role_arns}: iam:PassRole must name the role the functions run as.", policy.urn)
         elif roles and (UNKNOWN in targets or UNKNOWN in role_arns):
             findings.undecided(f"{policy.name} iam:PassRole resource")
 
 
 def _check_gcp(resources: Sequence[StackResource], config: Mapping[str, Any], findings: Findings) -> None:
+    """Each missing piece is reported only when nothing unknown (preview) could be that piece."""
     services = [get(r.props, "service") for r in resources if r.type == "gcp:projects/service:Service"]
+    missing = [s for s in GCP_REQUIRED_SERVICES if s not in services]
     if UNKNOWN in services:
         findings.undecided("service")
-    missing = [s for s in GCP_REQUIRED_SERVICES if s not in services]
-    if missing and UNKNOWN not in services:
+    elif missing:
         findings.violation(f"APIs not enabled by this stack: {', '.join(missing)}; enable them with "
                            f"`projects.Service` (disable_on_destroy=False) — CustomMetricsProjectServices.")
-    accounts = [r for r in resources if r.type == "gcp:serviceaccount/account:Account"
-                and get(r.props, "accountId") == config["runtimeServiceAccountId"]]
-    grants = []
+
+    grants, grants_unknown = [], False
     for r in resources:
         kind, found = grants_of(r.type, r.props)
-        if kind is not None and found is not UNKNOWN:
-            grants.extend((r, g) for g in found)
+        if kind is None:
+            continue
+        if found is UNKNOWN or any(g.role is UNKNOWN or g.member is UNKNOWN for g in found):
+            grants_unknown = True
+        if found is not UNKNOWN:
+            grants.extend((r, g) for g in found if g.role is not UNKNOWN)
+
+    account_ids = [get(r.props, "accountId") for r in resources if r.type == "gcp:serviceaccount/account:Account"]
+    accounts = [r for r in resources if r.type == "gcp:serviceaccount/account:Account"
+                and get(r.props, "accountId") == config["runtimeServiceAccountId"]]
     if not accounts:
-        findings.violation(f"no runtime service account `{config['runtimeServiceAccountId']}`: the metric "
-                           f"functions need their own identity (CustomMetricsRuntimeServiceAccount).")
+        if UNKNOWN in account_ids:
+            findings.undecided("accountId")
+        else:
+            findings.violation(f"no runtime service account `{config['runtimeServiceAccountId']}`: the metric "
+                               f"functions need their own identity (CustomMetricsRuntimeServiceAccount).")
     for account in accounts:
-        member = get(account.props, "member")
-        email = get(account.props, "email")
+        member, email = get(account.props, "member"), get(account.props, "email")
         expected = member if isinstance(member, str) else (f"serviceAccount:{email}" if isinstance(email, str)
-                                                           else UNKNOWN)
+                                                           else None)
         for role in GCP_RUNTIME_SA_ROLES:
-            if not any(g.role == role and (g.member == expected or
-                                           account.urn in r.property_dependencies.get("member", []))
-                       for r, g in grants):
+            if any(g.role == role and ((expected is not None and g.member == expected)
+                                       or account.urn in r.property_dependencies.get("member", []))
+                   for r, g in grants):
+                continue
+            if grants_unknown or expected is None:
+                findings.undecided(f"{account.name} {role} grant")
+            else:
                 findings.violation(f"runtime service account `{config['runtimeServiceAccountId']}` lacks `{role}` "
                                    f"(its functions could not write logs).", account.urn)
-    roles = [r for r in resources if r.type in ("gcp:projects/iAMCustomRole:IAMCustomRole",
-                                                 "gcp:organizations/iAMCustomRole:IAMCustomRole")
-             and get(r.props, "roleId") == config["deployerRoleId"]]
+
+    role_types = ("gcp:projects/iAMCustomRole:IAMCustomRole", "gcp:organizations/iAMCustomRole:IAMCustomRole")
+    role_ids = [get(r.props, "roleId") for r in resources if r.type in role_types]
+    roles = [r for r in resources if r.type in role_types and get(r.props, "roleId") == config["deployerRoleId"]]
     granted_roles = {g.role for _, g in grants if isinstance(g.role, str)}
     predefined = all(role in granted_roles for role in GCP_PREDEFINED_DEPLOYER_ROLES)
     custom_granted = any(
-        isinstance(g.role, str) and g.role.endswith(f"/roles/{config['deployerRoleId']}")
+        (isinstance(g.role, str) and g.role.endswith(f"/roles/{config['deployerRoleId']}"))
         or any(role.urn in r.property_dependencies.get("role", []) for role in roles)
         for r, g in grants)
-    if not (roles and custom_granted) and not predefined:
+    if (roles and custom_granted) or predefined:
+        return
+    if grants_unknown or UNKNOWN in role_ids:
+        findings.undecided("deployer role grant")
+    else:
         findings.violation(
             f"LSE's identity gets no deployer permissions: create and grant the custom role "
             f"`{config['deployerRoleId']}` (CustomMetricsDeployerRole) or grant all of "
