@@ -238,18 +238,13 @@ class FunctionServer:
             log_event(self.log_path, "ERROR", f"killed instance pid {proc.pid}: {why}", pid=proc.pid)
 
     def stop(self, reason: str = "stopped") -> None:
+        """Stop the server. The function is stateless and logs unbuffered, so SIGKILL loses nothing and
+        spares gunicorn's graceful shutdown (~0.3 s)."""
         if self.proc is None:
             return
         if self.alive:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=3)
-            except (ProcessLookupError, PermissionError):
-                pass
-            except subprocess.TimeoutExpired:
-                self.kill()
             log_event(self.log_path, "INFO", f"stopped instance pid {self.proc.pid} ({reason})", pid=self.proc.pid)
-        self.kill()  # anything left in the group
+        self.kill()
         self._forget()
         self.state = "stopped"
 
