@@ -228,3 +228,28 @@ def test_the_pack_serves_the_analyzer_protocol_like_under_the_cli(served_pack):
         type="aws:iam/user:User", urn="urn:pulumi:ci::p::aws:iam/user:User::u", name="u",
         properties=struct({"name": "someone"}))]))
     assert [d.policyName for d in stack.diagnostics] == ["foundation-complete", "foundation-complete"]
+
+
+# --- the README's example config is real -----------------------------------------------------------------
+
+def readme_policy_config() -> str:
+    section = (REPO / "README.md").read_text().split("<!-- section:policies -->", 1)[1]
+    return section.split("### Configure it", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_policy_config_does_what_the_readme_says():
+    config = parse_policy_pack_config(readme_policy_config())
+    info = {p.name: p for p in analyzer(config).GetAnalyzerInfo(empty_pb2.Empty(), None).policies}
+    assert set(info) == set(EXPECTED_POLICIES)
+    servicer = analyzer(config)
+    # actas-scoped is disabled, the static-key policy stays advisory, everything else is mandatory
+    assert levels(servicer, "gcp:projects/iAMCustomRole:IAMCustomRole",
+                  {"roleId": "LSE_CustomMetricsDeployer", "permissions": ["iam.serviceAccounts.actAs"]}) == []
+    assert levels(servicer, "aws:iam/accessKey:AccessKey", {"user": "u"}) == [("no-static-access-keys", "advisory")]
+    big = {"runtime": "python3.13", "memorySize": 1024, "timeout": 60, "reservedConcurrentExecutions": 1}
+    assert levels(servicer, "aws:lambda/function:Function", {**big, "name": "acme-metric-1"}) == [
+        ("metric-function-runtime-limits", "mandatory")]
+    scoped = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "lambda:InvokeFunction",
+        "Resource": "arn:aws:lambda:*:123456789012:function:acme-metric-*"}]})
+    assert levels(servicer, "aws:iam/policy:Policy", {"policy": scoped}) == []
