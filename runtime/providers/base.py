@@ -78,7 +78,10 @@ class InvokeError(ProviderError):
 
     def __init__(self, message: str, *, kind: str = "InvokeError"):
         super().__init__(message)
-        self.kind = kind  # e.g. "Timeout", "MemoryLimitExceeded", "FunctionCrashed"
+        # "Timeout", "MemoryLimitExceeded", "FunctionCrashed" (the function died or dropped the
+        # connection), "BadRequest" (it rejected the payload: HTTP 400 / Lambda BadRequest),
+        # "RequestTooLarge" (over max_request_bytes, not sent), "FunctionError" (any other failure)
+        self.kind = kind
 
 
 class MetricProvider(abc.ABC):
@@ -98,10 +101,12 @@ class MetricProvider(abc.ABC):
     def status(self, project_id: str) -> FunctionStatus: ...
 
     @abc.abstractmethod
-    def invoke(self, project_id: str, payload: dict) -> dict:
+    def invoke(self, project_id: str, payload: dict | bytes) -> dict:
         """Send one request (single-pair or batch payload, DESIGN §3.2) and return the decoded reply.
 
-        Raises ``InvokeError`` when the function could not answer the request as a whole.
+        ``payload`` is a dict or the same JSON already encoded (bytes), which is sent as is.
+        Raises ``InvokeError`` when the function could not answer the request as a whole, and
+        ``FunctionNotDeployed`` when the project has no function.
         """
 
     @abc.abstractmethod
