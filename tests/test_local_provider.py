@@ -342,6 +342,26 @@ def test_crash_is_reported_and_next_invoke_works(providers, tmp_path):
     assert provider.invoke(10, {"annotation_1": PLAIN, "annotation_2": PLAIN}) == {"score": 1.0}
 
 
+def test_dead_server_is_restarted_and_broken_bundle_fails(providers, home, tmp_path):
+    provider = providers()
+    info = provider.deploy(16, metric_copy(tmp_path, "choices")).function
+    (pid,) = server_pids(provider)
+    os.killpg(pid, 9)  # killed behind the provider's back
+    deadline = time.monotonic() + 5
+    while provider.status(16) != S.INACTIVE and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert provider.status(16) == S.INACTIVE
+    assert provider.invoke(16, {"annotation_1": N, "annotation_2": N}) == {"score": 0.7}
+    assert server_pids(provider) != [pid] and provider.status(16) == S.ACTIVE
+    # a bundle whose main.py cannot even be imported: the server exits while starting
+    provider.stop(16)
+    (home / "functions" / info.name / "bundle" / "main.py").write_text("def agreement_handler(:\n")
+    with pytest.raises(ProviderError, match=r"function server exited with code \d+ while starting; log tail:"):
+        provider.start(16)
+    assert provider.status(16) == S.FAILED
+    assert "exited with code" in provider.describe(16).extra["error"]
+
+
 # --- the function sees none of the caller's secrets -----------------------------------------------------------
 
 SECRETS = {
