@@ -51,7 +51,8 @@ class RecordingPack:
     def __init__(self, name, policies, enforcement_level=None, initial_config=None, **kw):
         calls.append({"name": name, "policies": [p.name for p in policies],
                       "enforcement_level": enforcement_level.value, "initial_config": initial_config,
-                      "rules_file": sys.modules["lse_custom_metrics.policies.rules"].__file__})
+                      "rules_file": sys.modules["lse_custom_metrics.policies.rules"].__file__,
+                      "provider_sdks": sorted(m for m in sys.modules if m.startswith(("pulumi_aws", "pulumi_gcp")))})
 pulumi_policy.PolicyPack = RecordingPack
 runpy.run_path(sys.argv[1], run_name="__main__")
 print(json.dumps(calls))
@@ -108,6 +109,7 @@ def test_main_runs_from_a_checkout_without_the_package_installed():
     (call,) = json.loads(result.stdout)
     assert call["policies"] == EXPECTED_POLICIES
     assert call["rules_file"] == str(POLICIES_DIR / "rules.py")
+    assert call["provider_sdks"] == []  # the pack's venv has no provider SDK, and needs none
 
 
 def test_the_pack_virtualenv_pins_the_same_policy_sdk_as_the_package():
