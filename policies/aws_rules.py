@@ -25,7 +25,8 @@ from .props import UNKNOWN, Findings, get
 LAMBDA_SERVICE_PRINCIPAL = "lambda.amazonaws.com"
 IRSA_AUDIENCE = "sts.amazonaws.com"
 WEB_IDENTITY_ACTION = "sts:AssumeRoleWithWebIdentity"
-ACCESS_KEY_TYPES = ("aws:iam/accessKey:AccessKey", "gcp:serviceaccount/key:Key")
+AWS_ACCESS_KEY = "aws:iam/accessKey:AccessKey"
+GCP_SERVICE_ACCOUNT_KEY = "gcp:serviceaccount/key:Key"
 # system:serviceaccount:<namespace>:<name>, both DNS names
 _SERVICE_ACCOUNT_SUBJECT = re.compile(
     r"^system:serviceaccount:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -162,12 +163,12 @@ def check_lambda_actions_scoped_to_prefix(resource_type: str, props: Mapping[str
                 continue
             if not lambda_actions and not logs_actions:
                 continue
-            resources = [] if statement.uses_not_resource else statement.values("Resource")
             if statement.uses_not_resource:
                 findings.violation(f"{where} grants Lambda/Logs actions with NotResource (every other "
                                    f"resource): scope them to `function:{prefix}*` / "
                                    f"`log-group:/aws/lambda/{prefix}*`.")
                 continue
+            resources = statement.values("Resource")
             if resources is UNKNOWN or UNKNOWN in resources:
                 findings.undecided(f"{document.where} {statement.label} Resource")
                 continue
@@ -409,13 +410,13 @@ def check_irsa_trust_pinned(resource_type: str, props: Mapping[str, Any], config
 def check_no_static_access_keys(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any],
                                 name: str = "") -> Findings:
     findings = Findings()
-    if resource_type == "aws:iam/accessKey:AccessKey":
+    if resource_type == AWS_ACCESS_KEY:
         user = get(props, "user")
         who = f" for IAM user `{user}`" if isinstance(user, str) else ""
         findings.violation(
             f"a long-lived access key is created{who}: it lives in LSE's environment and never rotates. "
             f"Prefer deployment `ec2-instance-profile` (EC2) or `eks-oidc` (IRSA on EKS), which need no keys.")
-    elif resource_type == "gcp:serviceaccount/key:Key":
+    elif resource_type == GCP_SERVICE_ACCOUNT_KEY:
         findings.violation(
             "a service-account key is created: prefer the VM's service account (`gce-vm`) or Workload "
             "Identity (`gke-workload-identity`), which need no key file.")
