@@ -5,16 +5,16 @@ annotation travels once per task per request, pairs are index pairs into that ta
 fits moves into a request whole; a task too big for one request is split across requests pair by pair;
 a single pair whose two annotations cannot fit in one request is reported back as unsendable.
 
-Each annotation is encoded once, as compact ASCII JSON (`separators=(",", ":")`, non-ASCII escaped), and
-a request body is assembled from those bytes (`build_body`), so sizes are exact and encoding is not
-repeated per request. `build_payload` gives the same request as a dict for providers that take dicts;
-encoded with the same compact separators it is byte-for-byte the body.
+Each annotation is encoded once — its text from the export file as is when the reader kept it, else
+compact ASCII JSON (`separators=(",", ":")`) — and a request body is assembled from those bytes
+(`build_body`), so sizes are exact and nothing is encoded again per request. `build_payload` gives the
+same request as a dict for providers that take dicts (it decodes to the same value as the body).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Sequence
 
 DEFAULT_BATCH_PAIRS = 500
 # '{"per_label":false,"tasks":[]}' plus slack for extra top-level keys a provider may add.
@@ -36,15 +36,27 @@ class PairJob:
 
 @dataclass
 class TaskPlan:
-    """What a task sends: its objects (kept annotations, then predictions), each encoded once."""
+    """What a task sends: its objects (kept annotations, then predictions), each encoded once.
+
+    Encoding happens on first use, so requests can go out while later tasks are still being encoded.
+    """
 
     id: Any
     objects: list[dict]
-    encoded: list[bytes]
+    texts: list[str | None] | None = None  # the objects' JSON as exported, when known: sent as is
+    _encoded: list[bytes] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def of(cls, task_id: Any, objects: Sequence[dict]) -> "TaskPlan":
-        return cls(task_id, list(objects), [encode(obj) for obj in objects])
+    def of(cls, task_id: Any, objects: Sequence[dict], texts: Sequence[str | None] | None = None) -> "TaskPlan":
+        return cls(task_id, list(objects), list(texts) if texts is not None else None)
+
+    @property
+    def encoded(self) -> list[bytes]:
+        if self._encoded is None:
+            texts = self.texts or [None] * len(self.objects)
+            self._encoded = [text.encode("utf-8") if text is not None else encode(obj)
+                             for obj, text in zip(self.objects, texts)]
+        return self._encoded
 
     @property
     def sizes(self) -> list[int]:
@@ -142,7 +154,6 @@ class Unsendable:
 class _Builder:
     def __init__(self, max_pairs: int, max_bytes: int):
         self.max_pairs, self.max_bytes = max_pairs, max_bytes
-        self.requests: list[list[PairJob]] = []
         self._reset()
 
     def _reset(self) -> None:
@@ -151,10 +162,11 @@ class _Builder:
         self.task: int | None = None
         self.seen: set[int] = set()
 
-    def flush(self) -> None:
-        if self.jobs:
-            self.requests.append(self.jobs)
+    def flush(self) -> Iterator[list[PairJob]]:
+        jobs = self.jobs
         self._reset()
+        if jobs:
+            yield jobs
 
     def cost(self, plan: TaskPlan, job: PairJob) -> int:
         same_task = self.task == job.task
@@ -179,31 +191,39 @@ class _Builder:
 def pack(plans: Sequence[TaskPlan], jobs: Iterable[PairJob], *, max_pairs: int = DEFAULT_BATCH_PAIRS,
          max_bytes: int) -> tuple[list[list[PairJob]], list[Unsendable]]:
     """Group `jobs` (ordered by task) into requests; return them and the pairs no request can carry."""
+    requests: list[list[PairJob]] = []
+    unsendable: list[Unsendable] = []
+    for item in iter_requests(plans, jobs, max_pairs=max_pairs, max_bytes=max_bytes):
+        (unsendable if isinstance(item, Unsendable) else requests).append(item)
+    return requests, unsendable
+
+
+def iter_requests(plans: Sequence[TaskPlan], jobs: Iterable[PairJob], *, max_pairs: int = DEFAULT_BATCH_PAIRS,
+                  max_bytes: int) -> Iterator[list[PairJob] | Unsendable]:
+    """Like `pack`, yielding each request (or unsendable pair) as soon as it is complete."""
     if max_pairs < 1:
         raise ValueError("max_pairs must be at least 1")
     builder = _Builder(max_pairs, max_bytes)
-    unsendable: list[Unsendable] = []
     for task_jobs in _by_task(jobs):
         plan = plans[task_jobs[0].task]
         whole = request_size(plans, task_jobs) - REQUEST_OVERHEAD
         if len(task_jobs) <= max_pairs and REQUEST_OVERHEAD + whole <= max_bytes:
             # The task fits in one request: never split it, start a new request if needed.
             if not builder.fits(whole, len(task_jobs)):
-                builder.flush()
+                yield from builder.flush()
             for job in task_jobs:
                 builder.add(plan, job, builder.cost(plan, job))
             continue
         for job in task_jobs:
             cost = builder.cost(plan, job)
             if not builder.fits(cost):
-                builder.flush()
+                yield from builder.flush()
                 cost = builder.cost(plan, job)
                 if not builder.fits(cost):
-                    unsendable.append(Unsendable(job, REQUEST_OVERHEAD + cost, max_bytes))
+                    yield Unsendable(job, REQUEST_OVERHEAD + cost, max_bytes)
                     continue
             builder.add(plan, job, cost)
-    builder.flush()
-    return builder.requests, unsendable
+    yield from builder.flush()
 
 
 def _by_task(jobs: Iterable[PairJob]) -> Iterable[list[PairJob]]:

@@ -5,9 +5,11 @@ Exit codes: 0 the command ran (pair errors are results, reported in the outputs 
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -110,41 +112,77 @@ def main() -> None:
 def score(export_path, metric_path, provider, project, predictions, per_label, out_dir, batch_pairs,
           concurrency, instances):
     """Score every task of a Label Studio JSON EXPORT with a custom metric."""
-    from lse_custom_metrics.runtime.report import write_outputs
+    from lse_custom_metrics.runtime.report import preload_plotting, write_outputs
     from lse_custom_metrics.runtime.scorer import plan_export, score_export
 
-    try:
-        export = read_export(export_path)
-    except ExportError as exc:
-        raise CliError(str(exc), EXIT_BAD_INPUT) from None
-    project_id = _project_of(export, project)
     sha256 = _check_metric(metric_path)
-    out_path = Path(out_dir) if out_dir else Path(f"agreement-{project_id}")
     backend = _open_provider(provider, **({"instances": instances} if instances else {}))
     try:
-        deployed = _deploy(backend, project_id, metric_path)
-        err.print(f"{deployed.action} {deployed.function.name} on {backend.name}", highlight=False)
+        early = _EarlyStart(backend, metric_path)
+        if project is not None:
+            early(project)
+        try:
+            export = read_export(export_path, on_project=None if project is not None else early)
+        except ExportError as exc:
+            raise CliError(str(exc), EXIT_BAD_INPUT) from None
+        gc.freeze()  # the export is long-lived: later collections need not walk it again
+        project_id = _project_of(export, project)
+        out_path = Path(out_dir) if out_dir else Path(f"agreement-{project_id}")
         plan = plan_export(export, predictions=predictions)
+        deployed = _deploy(backend, project_id, metric_path)
+        action = early.action_for(project_id) or deployed.action
+        err.print(f"{action} {deployed.function.name} on {backend.name}", highlight=False)
         metric = {"path": str(metric_path), "sha256": sha256, "function": deployed.function.name,
                   "provider": backend.name}
         workers = concurrency or _default_concurrency(backend)
         encoded = backend.name == "local"  # the local provider forwards ready JSON bytes as they are
+        # matplotlib's import is slow: do it while this process mostly waits for the function
+        plotting = threading.Thread(target=preload_plotting, name="lse-preload-plotting", daemon=True)
+        plotting.start()
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("pairs"),
                       TimeElapsedColumn(), console=err, transient=False) as progress:
             bar = progress.add_task("pairs", total=len(plan.refs))
             try:
                 document = score_export(export, backend, project_id, metric=metric, per_label=per_label,
-                                        predictions=predictions, batch_pairs=batch_pairs, concurrency=workers, encoded=encoded,
-                                        on_progress=lambda n: progress.advance(bar, n), plan=plan)
+                                        predictions=predictions, batch_pairs=batch_pairs, concurrency=workers,
+                                        encoded=encoded, on_progress=lambda n: progress.advance(bar, n), plan=plan)
             except ProviderError as exc:
                 raise CliError(f"scoring stopped, the provider failed: {exc}", EXIT_PROVIDER) from None
     finally:
         backend.close()
+        gc.unfreeze()
     document["export"] = {"path": str(export_path), "tasks": len(export.tasks),
                           "projects": [str(p) for p in export.projects]}
     document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    plotting.join()
     paths = write_outputs(document, out_path)
     _print_summary(document, paths)
+
+
+class _EarlyStart:
+    """Starts the local function's server as soon as the project is known, while the export is parsed.
+
+    The server boots in its own process, so its start-up overlaps reading the export. Other providers
+    deploy at the usual point, after the export was read.
+    """
+
+    def __init__(self, backend, metric_path: str):
+        self.backend, self.metric_path = backend, metric_path
+        self.project: str | None = None
+        self.action: str | None = None
+
+    def __call__(self, project) -> None:
+        if self.backend.name != "local" or self.project is not None:
+            return
+        self.project = str(project)
+        try:
+            self.action = self.backend.deploy(self.project, self.metric_path, start=False).action
+            self.backend.start(self.project, wait=False)
+        except ProviderError:
+            self.action = None  # the regular deploy below reports the problem
+
+    def action_for(self, project_id: str) -> str | None:
+        return self.action if self.project == project_id else None
 
 
 def _default_concurrency(provider) -> int:

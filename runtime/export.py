@@ -8,10 +8,13 @@ Anything else fails with an `ExportError` that names the file, the task and what
 """
 from __future__ import annotations
 
+import gc
 import json
 from dataclasses import dataclass, field
+from json.decoder import WHITESPACE, scanstring
+from json.scanner import make_scanner
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 EXPORT_HINT = 'export the project as "JSON" in Label Studio (not JSON_MIN, CSV or TSV)'
 # Keys JSON_MIN writes at the top level of each flattened task, instead of an `annotations` list.
@@ -38,6 +41,9 @@ class Annotation:
     cancelled: bool = False
     is_prediction: bool = False
     email: str | None = None
+    # The object's JSON text exactly as it appears in the export (None when not read from a file): the
+    # scorer sends it as is, so the metric gets what LSE would, without encoding it again.
+    raw_json: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -76,8 +82,12 @@ class Export:
         return projects[0] if projects else None
 
 
-def read_export(path: str | Path) -> Export:
-    """Parse a Label Studio JSON export; raise ExportError naming the file and task on bad input."""
+def read_export(path: str | Path, on_project: Callable[[Any], None] | None = None) -> Export:
+    """Parse a Label Studio JSON export; raise ExportError naming the file and task on bad input.
+
+    `on_project(project)` is called with the first task's `project` as soon as that task is read, before
+    the rest of the file is parsed (the CLI starts the project's function meanwhile).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -87,21 +97,150 @@ def read_export(path: str | Path) -> Export:
         raise ExportError(path, f"not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ExportError(path, f"cannot read the file: {exc.strerror}", hint=None) from None
+    def first_task(task: Any) -> None:
+        if on_project is not None and isinstance(task, dict) and task.get("project") is not None:
+            on_project(task["project"])
+
+    # The export is one big acyclic tree: collecting garbage while it is built only re-scans it,
+    # which costs more than the parsing itself on a large export.
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        looks_csv = "," in text.splitlines()[0] if text.strip() else False
-        what = "a CSV/TSV export, not JSON" if looks_csv and not text.lstrip().startswith(("[", "{")) else "not valid JSON"
-        raise ExportError(path, f"{what} (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    return parse_export(data, path)
+        try:
+            data, raw = _scan_export(text, first_task)
+        except _NotScannable:
+            data, raw = None, None
+        try:
+            if raw is None:
+                data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            first_line = text.splitlines()[0] if text.strip() else ""
+            looks_csv = "," in first_line and not text.lstrip().startswith(("[", "{"))
+            what = "a CSV/TSV export, not JSON" if looks_csv else "not valid JSON"
+            raise ExportError(path, f"{what} (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        return parse_export(data, path, raw=raw)
+    finally:
+        if enabled:
+            gc.enable()
 
 
-def parse_export(data: Any, path: str | Path = "<export>") -> Export:
+class _NotScannable(Exception):
+    """The text is not the usual export layout (or not JSON): json.loads decides and explains."""
+
+
+_scan_value = make_scanner(json.JSONDecoder())  # the C scanner json.loads itself uses
+_skip = WHITESPACE.match
+_RAW_KEYS = ("annotations", "predictions")
+
+
+def _value(text: str, index: int) -> tuple[Any, int]:
+    try:
+        return _scan_value(text, index)
+    except StopIteration:
+        raise _NotScannable from None
+
+
+def _scan_export(text: str, on_first_task: Callable[[Any], None]) -> tuple[Any, list[dict[str, list[str]]]]:
+    """Decode an export like json.loads, also returning each annotation's and prediction's JSON text.
+
+    Walks the task list and each task's keys itself, and lets the C scanner decode every value, so it is
+    about as fast as json.loads. Returns the data and, per task, `{"annotations": [text, ...], ...}`.
+    """
+    index = _skip(text, 0).end()
+    if text.startswith("{", index):  # a single task object
+        task, raw, index = _scan_task(text, index)
+        on_first_task(task)
+        if _skip(text, index).end() != len(text):
+            raise _NotScannable
+        return task, [raw]
+    if not text.startswith("[", index):
+        raise _NotScannable
+    index = _skip(text, index + 1).end()
+    tasks: list[Any] = []
+    raws: list[dict[str, list[str]]] = []
+    if text.startswith("]", index):
+        index += 1
+    else:
+        while True:
+            if text.startswith("{", index):
+                task, raw, index = _scan_task(text, index)
+            else:
+                (task, index), raw = _value(text, index), {}
+            tasks.append(task)
+            raws.append(raw)
+            if len(tasks) == 1:
+                on_first_task(task)
+            index = _skip(text, index).end()
+            if text.startswith(",", index):
+                index = _skip(text, index + 1).end()
+            elif text.startswith("]", index):
+                index += 1
+                break
+            else:
+                raise _NotScannable
+    if _skip(text, index).end() != len(text):
+        raise _NotScannable
+    return tasks, raws
+
+
+def _scan_task(text: str, index: int) -> tuple[dict, dict[str, list[str]], int]:
+    task: dict = {}
+    raw: dict[str, list[str]] = {}
+    index = _skip(text, index + 1).end()
+    if text.startswith("}", index):
+        return task, raw, index + 1
+    while True:
+        if not text.startswith('"', index):
+            raise _NotScannable
+        try:
+            key, index = scanstring(text, index + 1)
+        except ValueError:
+            raise _NotScannable from None
+        index = _skip(text, index).end()
+        if not text.startswith(":", index):
+            raise _NotScannable
+        index = _skip(text, index + 1).end()
+        if key in _RAW_KEYS and text.startswith("[", index):
+            task[key], raw[key], index = _scan_array(text, index)
+        else:
+            task[key], index = _value(text, index)
+            raw.pop(key, None)
+        index = _skip(text, index).end()
+        if text.startswith(",", index):
+            index = _skip(text, index + 1).end()
+        elif text.startswith("}", index):
+            return task, raw, index + 1
+        else:
+            raise _NotScannable
+
+
+def _scan_array(text: str, index: int) -> tuple[list, list[str], int]:
+    items: list[Any] = []
+    slices: list[str] = []
+    index = _skip(text, index + 1).end()
+    if text.startswith("]", index):
+        return items, slices, index + 1
+    while True:
+        item, end = _value(text, index)
+        items.append(item)
+        slices.append(text[index:end])
+        index = _skip(text, end).end()
+        if text.startswith(",", index):
+            index = _skip(text, index + 1).end()
+        elif text.startswith("]", index):
+            return items, slices, index + 1
+        else:
+            raise _NotScannable
+
+
+def parse_export(data: Any, path: str | Path = "<export>", raw: list[dict[str, list[str]]] | None = None) -> Export:
+    """Build an Export from decoded JSON; `raw` gives each task's annotation/prediction JSON texts."""
     if isinstance(data, dict):
         data = [data]  # a single task object
     if not isinstance(data, list):
         raise ExportError(path, f"expected a list of tasks, found a JSON {type(data).__name__}")
-    tasks = [_parse_task(item, index, path) for index, item in enumerate(data)]
+    raw = raw if raw is not None and len(raw) == len(data) else [{}] * len(data)
+    tasks = [_parse_task(item, index, path, texts) for index, (item, texts) in enumerate(zip(data, raw))]
     return Export(path=str(path), tasks=tasks)
 
 
@@ -109,7 +248,7 @@ def _where(index: int, task_id: Any) -> str:
     return f"task #{index}" + (f" (id {task_id})" if task_id is not None else "")
 
 
-def _parse_task(item: Any, index: int, path: str | Path) -> Task:
+def _parse_task(item: Any, index: int, path: str | Path, texts: dict[str, list[str]]) -> Task:
     if not isinstance(item, dict):
         raise ExportError(path, f"expected a task object, found a JSON {type(item).__name__}", where=f"task #{index}")
     task_id = item.get("id")
@@ -124,15 +263,20 @@ def _parse_task(item: Any, index: int, path: str | Path) -> Task:
     raw_predictions = item.get("predictions") or []
     if not isinstance(raw_predictions, list):
         raise ExportError(path, "`predictions` is not a list", where=where)
-    annotations = [_parse_annotation(a, i, task_id, where, path, prediction=False) for i, a in enumerate(raw_annotations)]
-    predictions = [_parse_annotation(p, i, task_id, where, path, prediction=True) for i, p in enumerate(raw_predictions)]
+    annotation_texts = texts.get("annotations") or [None] * len(raw_annotations)
+    prediction_texts = texts.get("predictions") or [None] * len(raw_predictions)
+    annotations = [_parse_annotation(a, i, task_id, where, path, prediction=False, raw_json=t)
+                   for i, (a, t) in enumerate(zip(raw_annotations, annotation_texts))]
+    predictions = [_parse_annotation(p, i, task_id, where, path, prediction=True, raw_json=t)
+                   for i, (p, t) in enumerate(zip(raw_predictions, prediction_texts))]
     stored = item.get("agreement")
     lse_agreement = float(stored) if isinstance(stored, (int, float)) and not isinstance(stored, bool) else None
     return Task(index=index, id=task_id, project=item.get("project"), annotations=annotations,
                 predictions=predictions, lse_agreement=lse_agreement)
 
 
-def _parse_annotation(obj: Any, index: int, task_id: Any, where: str, path: str | Path, *, prediction: bool) -> Annotation:
+def _parse_annotation(obj: Any, index: int, task_id: Any, where: str, path: str | Path, *, prediction: bool,
+                      raw_json: str | None = None) -> Annotation:
     kind = "prediction" if prediction else "annotation"
     if not isinstance(obj, dict):
         raise ExportError(path, f"{kind} #{index} is a JSON {type(obj).__name__}, not an object", where=where)
@@ -148,9 +292,10 @@ def _parse_annotation(obj: Any, index: int, task_id: Any, where: str, path: str 
     if prediction:
         version = obj.get("model_version")
         annotator = f"model:{version}" if version not in (None, "") else "model"
-        return Annotation(id=ann_id, annotator=annotator, raw=obj, is_prediction=True)
+        return Annotation(id=ann_id, annotator=annotator, raw=obj, is_prediction=True, raw_json=raw_json)
     annotator, email = _annotator(obj.get("completed_by"), path, where, label)
-    return Annotation(id=ann_id, annotator=annotator, raw=obj, cancelled=bool(obj.get("was_cancelled")), email=email)
+    return Annotation(id=ann_id, annotator=annotator, raw=obj, cancelled=bool(obj.get("was_cancelled")), email=email,
+                      raw_json=raw_json)
 
 
 def _annotator(completed_by: Any, path: str | Path, where: str, label: str) -> tuple[str, str | None]:

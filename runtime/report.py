@@ -48,8 +48,23 @@ def _umask() -> int:
     return mask
 
 
+# Above this many pairs agreement.json is written without indentation: the indenting encoder is pure
+# Python and several times slower than the compact one.
+INDENT_MAX_PAIRS = 5000
+
+
 def json_bytes(document: dict) -> bytes:
-    return (json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    pairs = sum(len(t["pairs"]) + len(t["predictions"]) for t in document.get("tasks", []))
+    indent = 2 if pairs <= INDENT_MAX_PAIRS else None
+    return (json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+
+
+def preload_plotting() -> None:
+    """Import matplotlib ahead of time (the CLI does it in a thread while the function is working)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
 
 
 def _fmt(value) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from lse_custom_metrics.runtime.batching import (
-    DEFAULT_BATCH_PAIRS, PairJob, TaskPlan, build_body, build_payload, halves, pack,
+    DEFAULT_BATCH_PAIRS, PairJob, TaskPlan, Unsendable, build_body, build_payload, halves, iter_requests,
 )
 from lse_custom_metrics.runtime.export import Annotation, Export, Task
 from lse_custom_metrics.runtime.providers.base import InvokeError, MetricProvider
@@ -62,7 +62,7 @@ def plan_export(export: Export, *, predictions: bool = False) -> ScoringPlan:
     for position, task in enumerate(export.tasks):
         kept = task.kept
         objects = kept + (task.predictions if predictions else [])
-        plans.append(TaskPlan.of(task.id, [obj.raw for obj in objects]))
+        plans.append(TaskPlan.of(task.id, [obj.raw for obj in objects], [obj.raw_json for obj in objects]))
         pairs = [(i, j) for i in range(len(kept)) for j in range(i + 1, len(kept))]
         if predictions and len(kept) >= 1:
             pairs += [(i, len(kept) + p) for i in range(len(kept)) for p in range(len(task.predictions))]
@@ -151,23 +151,48 @@ class Scorer:
         self.on_progress = on_progress or (lambda n: None)
         self.invocations = 0
         self._lock = threading.Lock()
+        self._failure: BaseException | None = None
 
     def run(self, plan: ScoringPlan) -> list[PairOutcome]:
         outcomes: list[PairOutcome | None] = [None] * len(plan.refs)
-        requests, unsendable = pack(plan.plans, plan.jobs, max_pairs=self.batch_pairs,
-                                    max_bytes=self.provider.max_request_bytes)
-        for item in unsendable:
-            outcomes[item.job.key] = PairOutcome(error=item.message)
-        if unsendable:
-            self.on_progress(len(unsendable))
+        requests = iter_requests(plan.plans, plan.jobs, max_pairs=self.batch_pairs,
+                                 max_bytes=self.provider.max_request_bytes)
         if self.concurrency == 1:
-            for jobs in requests:
-                self._send(plan, jobs, outcomes)
+            for item in requests:
+                self._dispatch(plan, item, outcomes, None)
         else:
+            # Requests are packed (and their annotations encoded) here while the workers send earlier ones.
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix="lse-score") as pool:
-                for future in [pool.submit(self._send, plan, jobs, outcomes) for jobs in requests]:
-                    future.result()  # re-raise provider failures that stop the run
+                futures = []
+                for item in requests:
+                    if self._failure is not None:
+                        break
+                    futures.append(self._dispatch(plan, item, outcomes, pool))
+                for future in futures:
+                    if future is not None:
+                        future.result()
+            if self._failure is not None:
+                raise self._failure  # the provider failed as a whole: the run cannot finish
         return [o if o is not None else PairOutcome(error="NotScored: no result") for o in outcomes]
+
+    def _dispatch(self, plan: ScoringPlan, item, outcomes: list, pool):
+        if isinstance(item, Unsendable):
+            outcomes[item.job.key] = PairOutcome(error=item.message)
+            self.on_progress(1)
+            return None
+        if pool is None:
+            self._send(plan, item, outcomes)
+            return None
+        return pool.submit(self._guarded_send, plan, item, outcomes)
+
+    def _guarded_send(self, plan: ScoringPlan, jobs: list[PairJob], outcomes: list) -> None:
+        if self._failure is not None:
+            return  # another request already found the provider unusable
+        try:
+            self._send(plan, jobs, outcomes)
+        except BaseException as exc:
+            self._failure = exc
+            raise
 
     def _send(self, plan: ScoringPlan, jobs: list[PairJob], outcomes: list) -> None:
         if self.encoded:

@@ -129,3 +129,49 @@ def test_annotation_file_forms(tmp_path):
     assert read_annotation_file(write(tmp_path, "c.json", task))["id"] == 2
     with pytest.raises(ExportError, match="not an annotation"):
         read_annotation_file(write(tmp_path, "d.json", {"id": 1}))
+
+
+@pytest.mark.parametrize("name", ["leoka_lse_ner_taxonomy_agreement_excerpt.json", "sentiment_3annotators.json",
+                                  "evalme_test_bbox_3annotators.json", "sdk_doclang_rect_textarea.json"])
+def test_reader_keeps_each_objects_exported_text(name):
+    path = f"{EXPORTS}/{name}"
+    export = read_export(path)
+    data = json.load(open(path))
+    for task, source in zip(export.tasks, data):
+        assert [a.raw for a in task.annotations] == source["annotations"]
+        for obj in task.annotations + task.predictions:
+            assert obj.raw_json is not None and json.loads(obj.raw_json) == obj.raw
+
+
+@pytest.mark.parametrize("text", [
+    ' [ { "id" : 1 , "project": 4, "annotations" : [ { "id": 2, "result": [], "note": "é漢 \\" ] }" } , '
+    '{"id": 3, "result": [{"value": {"x": 1e3}}]} ] , "predictions": [] } ] \n',
+    '{"id": 1, "annotations": [{"id": 2, "result": []}], "annotations": [{"id": 9, "result": []}]}',
+    '[{"annotations": [], "id": 5}, {"id": 6, "annotations": [{"id": 7, "result": [], "x": NaN}]}]',
+])
+def test_scanned_reading_equals_json_loads(tmp_path, text):
+    path = write(tmp_path, "odd.json", text)
+    export = read_export(path)
+    expected = json.loads(text)
+    expected = expected if isinstance(expected, list) else [expected]
+    got = [[a.raw for a in t.annotations] for t in export.tasks]
+    assert json.dumps(got) == json.dumps([t["annotations"] for t in expected])
+    for task in export.tasks:
+        for annotation in task.annotations:
+            assert json.dumps(json.loads(annotation.raw_json)) == json.dumps(annotation.raw)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('[{"id": 1, "annotations": []}] trailing', "not valid JSON (line 1, column 32: Extra data)"),
+    ('[{"id": 1, "annotations": [}]', "not valid JSON"),
+    ('[{"id": 1 "annotations": []}]', "not valid JSON (line 1, column 11: Expecting ',' delimiter)"),
+])
+def test_broken_json_still_gets_json_loads_message(tmp_path, text, problem):
+    with pytest.raises(ExportError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        read_export(write(tmp_path, "bad.json", text))
+
+
+def test_first_project_is_announced_once():
+    seen = []
+    export = read_export(f"{EXPORTS}/leoka_lse_ner_taxonomy_agreement_excerpt.json", on_project=seen.append)
+    assert seen == [58506] and export.project == 58506
