@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 import json
 import sys
 import threading
@@ -20,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lse_custom_metrics.runtime.batching import DEFAULT_BATCH_PAIRS
-from lse_custom_metrics.runtime.export import ExportError, read_annotation_file, read_export
+from lse_custom_metrics.runtime.export import Export, ExportError, iter_export, read_annotation_file
 from lse_custom_metrics.runtime.providers.base import InvokeError, ProviderError
 
 EXIT_BAD_INPUT = 2
@@ -74,9 +75,6 @@ def _project_of(export, project: str | None) -> str:
     projects = export.projects
     if not projects:
         raise CliError(f"{export.path}: the export has no `project` field; pass --project ID", EXIT_BAD_INPUT)
-    if len(projects) > 1:
-        err.print(f"note: the export mixes projects {', '.join(map(str, projects))}; scoring as project "
-                  f"{projects[0]} (the first task's). Pass --project to choose.", highlight=False)
     return str(projects[0])
 
 
@@ -113,76 +111,104 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
           concurrency, instances):
     """Score every task of a Label Studio JSON EXPORT with a custom metric."""
     from lse_custom_metrics.runtime.report import preload_plotting, write_outputs
-    from lse_custom_metrics.runtime.scorer import plan_export, score_export
+    from lse_custom_metrics.runtime.scorer import score_export
 
     sha256 = _check_metric(metric_path)
     backend = _open_provider(provider, **({"instances": instances} if instances else {}))
+    # A scoring run builds one large acyclic tree (the export) and then only short-lived objects: the
+    # cyclic garbage collector would re-scan that tree again and again for nothing.
+    gc.disable()
     try:
         early = _EarlyStart(backend, metric_path)
-        if project is not None:
-            early(project)
+        export = Export(path=str(export_path), tasks=[])
         try:
-            export = read_export(export_path, on_project=None if project is not None else early)
+            tasks = iter_export(export_path, on_first_task=lambda task: early(project or task.project))
+            first = next(tasks, None)
+            project_id = str(project) if project is not None else None
+            if project_id is None and first is not None and first.project is not None:
+                project_id = str(first.project)
+            if project_id is None:  # no project on the first task: the whole export decides (or fails)
+                export.tasks = ([first] if first else []) + list(tasks)
+                project_id = _project_of(export, None)
+                incoming = None
+            else:
+                incoming = itertools.chain([first] if first else [], tasks)
         except ExportError as exc:
             raise CliError(str(exc), EXIT_BAD_INPUT) from None
-        gc.freeze()  # the export is long-lived: later collections need not walk it again
-        project_id = _project_of(export, project)
         out_path = Path(out_dir) if out_dir else Path(f"agreement-{project_id}")
-        plan = plan_export(export, predictions=predictions)
-        deployed = _deploy(backend, project_id, metric_path)
-        action = early.action_for(project_id) or deployed.action
-        err.print(f"{action} {deployed.function.name} on {backend.name}", highlight=False)
+        deployed = early.result_for(project_id) or _deploy(backend, project_id, metric_path)
+        err.print(f"{deployed.action} {deployed.function.name} on {backend.name}", highlight=False)
         metric = {"path": str(metric_path), "sha256": sha256, "function": deployed.function.name,
                   "provider": backend.name}
         workers = concurrency or _default_concurrency(backend)
         encoded = backend.name == "local"  # the local provider forwards ready JSON bytes as they are
-        # matplotlib's import is slow: do it while this process mostly waits for the function
+        # matplotlib's import is slow: do it once the export is read, while this process mostly waits
+        # for the function's last answers (earlier, it would slow down reading the export).
         plotting = threading.Thread(target=preload_plotting, name="lse-preload-plotting", daemon=True)
-        plotting.start()
+        if incoming is None:
+            plotting.start()
+        else:
+            incoming = _then(incoming, plotting.start)
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("pairs"),
                       TimeElapsedColumn(), console=err, transient=False) as progress:
-            bar = progress.add_task("pairs", total=len(plan.refs))
+            bar = progress.add_task("pairs", total=None)
             try:
-                document = score_export(export, backend, project_id, metric=metric, per_label=per_label,
-                                        predictions=predictions, batch_pairs=batch_pairs, concurrency=workers,
-                                        encoded=encoded, on_progress=lambda n: progress.advance(bar, n), plan=plan)
+                document = score_export(
+                    export, backend, project_id, metric=metric, per_label=per_label, predictions=predictions,
+                    batch_pairs=batch_pairs, concurrency=workers, encoded=encoded, incoming=incoming,
+                    on_progress=lambda n: progress.advance(bar, n),
+                    on_planned=lambda n: progress.update(bar, total=n))
+            except ExportError as exc:
+                raise CliError(str(exc), EXIT_BAD_INPUT) from None
             except ProviderError as exc:
                 raise CliError(f"scoring stopped, the provider failed: {exc}", EXIT_PROVIDER) from None
+            progress.update(bar, total=len(document["tasks"]) and sum(
+                len(t["pairs"]) + len(t["predictions"]) for t in document["tasks"]))
+        if len(export.projects) > 1 and project is None:
+            err.print(f"note: the export mixes projects {', '.join(map(str, export.projects))}; scored as "
+                      f"project {project_id} (the first task's). Pass --project to choose.", highlight=False)
+        document["export"] = {"path": str(export_path), "tasks": len(export.tasks),
+                              "projects": [str(p) for p in export.projects]}
+        document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        if plotting.ident:  # started: let the import finish before rendering
+            plotting.join()
+        paths = write_outputs(document, out_path)
+        _print_summary(document, paths)
     finally:
         backend.close()
-        gc.unfreeze()
-    document["export"] = {"path": str(export_path), "tasks": len(export.tasks),
-                          "projects": [str(p) for p in export.projects]}
-    document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    plotting.join()
-    paths = write_outputs(document, out_path)
-    _print_summary(document, paths)
+        gc.enable()
+
+
+def _then(items, callback):
+    """Yield from `items`, then call `callback` (when the iterator is exhausted)."""
+    yield from items
+    callback()
 
 
 class _EarlyStart:
-    """Starts the local function's server as soon as the project is known, while the export is parsed.
+    """Starts the local function's server as soon as the first task is read, while the rest is parsed.
 
-    The server boots in its own process, so its start-up overlaps reading the export. Other providers
-    deploy at the usual point, after the export was read.
+    The server boots in its own process, so its start-up overlaps reading and sending; requests wait for
+    it to be ready. Other providers deploy at the usual point, before scoring starts.
     """
 
     def __init__(self, backend, metric_path: str):
         self.backend, self.metric_path = backend, metric_path
         self.project: str | None = None
-        self.action: str | None = None
+        self.result = None
 
     def __call__(self, project) -> None:
-        if self.backend.name != "local" or self.project is not None:
+        if self.backend.name != "local" or self.project is not None or project is None:
             return
         self.project = str(project)
         try:
-            self.action = self.backend.deploy(self.project, self.metric_path, start=False).action
+            self.result = self.backend.deploy(self.project, self.metric_path, start=False)
             self.backend.start(self.project, wait=False)
         except ProviderError:
-            self.action = None  # the regular deploy below reports the problem
+            self.result = None  # the regular deploy reports the problem
 
-    def action_for(self, project_id: str) -> str | None:
-        return self.action if self.project == project_id else None
+    def result_for(self, project_id: str):
+        return self.result if self.project == project_id else None
 
 
 def _default_concurrency(provider) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from json.decoder import WHITESPACE, scanstring
 from json.scanner import make_scanner
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 EXPORT_HINT = 'export the project as "JSON" in Label Studio (not JSON_MIN, CSV or TSV)'
 # Keys JSON_MIN writes at the top level of each flattened task, instead of an `annotations` list.
@@ -82,46 +82,70 @@ class Export:
         return projects[0] if projects else None
 
 
-def read_export(path: str | Path, on_project: Callable[[Any], None] | None = None) -> Export:
-    """Parse a Label Studio JSON export; raise ExportError naming the file and task on bad input.
+def read_export(path: str | Path, on_first_task: Callable[["Task"], None] | None = None) -> Export:
+    """Parse a Label Studio JSON export; raise ExportError naming the file and task on bad input."""
+    # The export is one big acyclic tree: collecting garbage while it is built only re-scans it,
+    # which costs more than the parsing itself on a large export.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return Export(path=str(path), tasks=list(iter_export(path, on_first_task)))
+    finally:
+        if enabled:
+            gc.enable()
 
-    `on_project(project)` is called with the first task's `project` as soon as that task is read, before
-    the rest of the file is parsed (the CLI starts the project's function meanwhile).
+
+def iter_export(path: str | Path, on_first_task: Callable[["Task"], None] | None = None) -> Iterator["Task"]:
+    """The export's tasks one by one, as they are decoded (the scorer starts sending before the end).
+
+    `on_first_task(task)` is called once the first task has been read and checked. An ExportError can
+    come at any task; callers that stream must be ready to abandon what they started.
     """
     path = Path(path)
+    text = _read_text(path)
+    count = 0
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        for index, item, raw in _scan_export(text):
+            task = _parse_task(item, index, path, raw)
+            if count == 0 and on_first_task is not None:
+                on_first_task(task)
+            count += 1
+            yield task
+        return
+    except _NotScannable:
+        pass
+    # Not the layout the scanner follows: json.loads decides, and words the error if there is one.
+    data = _loads(text, path)
+    if isinstance(data, dict):
+        data = [data]  # a single task object
+    if not isinstance(data, list):
+        raise ExportError(path, f"expected a list of tasks, found a JSON {type(data).__name__}")
+    for index in range(count, len(data)):
+        task = _parse_task(data[index], index, path, {})
+        if index == 0 and on_first_task is not None:
+            on_first_task(task)
+        yield task
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ExportError(path, "file not found", hint=None) from None
     except UnicodeDecodeError as exc:
         raise ExportError(path, f"not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ExportError(path, f"cannot read the file: {exc.strerror}", hint=None) from None
-    def first_task(task: Any) -> None:
-        if on_project is not None and isinstance(task, dict) and task.get("project") is not None:
-            on_project(task["project"])
 
-    # The export is one big acyclic tree: collecting garbage while it is built only re-scans it,
-    # which costs more than the parsing itself on a large export.
-    enabled = gc.isenabled()
-    gc.disable()
+
+def _loads(text: str, path: Path) -> Any:
     try:
-        try:
-            data, raw = _scan_export(text, first_task)
-        except _NotScannable:
-            data, raw = None, None
-        try:
-            if raw is None:
-                data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            first_line = text.splitlines()[0] if text.strip() else ""
-            looks_csv = "," in first_line and not text.lstrip().startswith(("[", "{"))
-            what = "a CSV/TSV export, not JSON" if looks_csv else "not valid JSON"
-            raise ExportError(path, f"{what} (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-        return parse_export(data, path, raw=raw)
-    finally:
-        if enabled:
-            gc.enable()
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        first_line = text.splitlines()[0] if text.strip() else ""
+        looks_csv = "," in first_line and not text.lstrip().startswith(("[", "{"))
+        what = "a CSV/TSV export, not JSON" if looks_csv else "not valid JSON"
+        raise ExportError(path, f"{what} (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
 
 
 class _NotScannable(Exception):
@@ -140,47 +164,45 @@ def _value(text: str, index: int) -> tuple[Any, int]:
         raise _NotScannable from None
 
 
-def _scan_export(text: str, on_first_task: Callable[[Any], None]) -> tuple[Any, list[dict[str, list[str]]]]:
-    """Decode an export like json.loads, also returning each annotation's and prediction's JSON text.
+def _scan_export(text: str) -> Iterator[tuple[int, Any, dict[str, list[str]]]]:
+    """Decode an export like json.loads, task by task, with each annotation's and prediction's JSON text.
 
-    Walks the task list and each task's keys itself, and lets the C scanner decode every value, so it is
-    about as fast as json.loads. Returns the data and, per task, `{"annotations": [text, ...], ...}`.
+    Walks the task list and each task's keys itself and lets the C scanner decode every value, so it is
+    about as fast as json.loads. Yields (index, task, {"annotations": [text, ...], "predictions": [...]}).
+    Raises _NotScannable when the text is not JSON (possibly after some tasks: json.loads then explains).
     """
     index = _skip(text, 0).end()
     if text.startswith("{", index):  # a single task object
         task, raw, index = _scan_task(text, index)
-        on_first_task(task)
         if _skip(text, index).end() != len(text):
             raise _NotScannable
-        return task, [raw]
+        yield 0, task, raw
+        return
     if not text.startswith("[", index):
         raise _NotScannable
     index = _skip(text, index + 1).end()
-    tasks: list[Any] = []
-    raws: list[dict[str, list[str]]] = []
     if text.startswith("]", index):
-        index += 1
-    else:
-        while True:
-            if text.startswith("{", index):
-                task, raw, index = _scan_task(text, index)
-            else:
-                (task, index), raw = _value(text, index), {}
-            tasks.append(task)
-            raws.append(raw)
-            if len(tasks) == 1:
-                on_first_task(task)
-            index = _skip(text, index).end()
-            if text.startswith(",", index):
-                index = _skip(text, index + 1).end()
-            elif text.startswith("]", index):
-                index += 1
-                break
-            else:
+        if _skip(text, index + 1).end() != len(text):
+            raise _NotScannable
+        return
+    position = 0
+    while True:
+        if text.startswith("{", index):
+            task, raw, index = _scan_task(text, index)
+        else:
+            (task, index), raw = _value(text, index), {}
+        index = _skip(text, index).end()
+        if text.startswith(",", index):
+            index = _skip(text, index + 1).end()
+            yield position, task, raw
+        elif text.startswith("]", index):
+            if _skip(text, index + 1).end() != len(text):
                 raise _NotScannable
-    if _skip(text, index).end() != len(text):
-        raise _NotScannable
-    return tasks, raws
+            yield position, task, raw
+            return
+        else:
+            raise _NotScannable
+        position += 1
 
 
 def _scan_task(text: str, index: int) -> tuple[dict, dict[str, list[str]], int]:

@@ -16,7 +16,7 @@ import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from lse_custom_metrics.runtime.batching import (
     DEFAULT_BATCH_PAIRS, PairJob, TaskPlan, Unsendable, build_body, build_payload, halves, iter_requests,
@@ -49,27 +49,34 @@ class PairRef:
 
 @dataclass
 class ScoringPlan:
-    plans: list[TaskPlan]
-    jobs: list[PairJob]
-    refs: list[PairRef]  # indexed by PairJob.key
+    plans: list[TaskPlan] = field(default_factory=list)  # one per task, in export order
+    jobs: list[PairJob] = field(default_factory=list)
+    refs: list[PairRef] = field(default_factory=list)  # indexed by PairJob.key
+
+    def add_task(self, task: Task, *, predictions: bool = False) -> list[PairJob]:
+        """Plan the next task's pairs (annotation pairs i < j in export order, then vs predictions)."""
+        position = len(self.plans)
+        kept = task.kept
+        objects = kept + (task.predictions if predictions else [])
+        self.plans.append(TaskPlan.of(task.id, [obj.raw for obj in objects], [obj.raw_json for obj in objects]))
+        pairs = [(i, j) for i in range(len(kept)) for j in range(i + 1, len(kept))]
+        if predictions and kept:
+            pairs += [(i, len(kept) + p) for i in range(len(kept)) for p in range(len(task.predictions))]
+        new = []
+        for i, j in pairs:
+            job = PairJob(position, i, j, len(self.refs))
+            new.append(job)
+            self.refs.append(PairRef(position, objects[i], objects[j]))
+        self.jobs.extend(new)
+        return new
 
 
 def plan_export(export: Export, *, predictions: bool = False) -> ScoringPlan:
-    """The pairs to score for every task, in export order (annotation pairs first, then predictions)."""
-    plans: list[TaskPlan] = []
-    jobs: list[PairJob] = []
-    refs: list[PairRef] = []
-    for position, task in enumerate(export.tasks):
-        kept = task.kept
-        objects = kept + (task.predictions if predictions else [])
-        plans.append(TaskPlan.of(task.id, [obj.raw for obj in objects], [obj.raw_json for obj in objects]))
-        pairs = [(i, j) for i in range(len(kept)) for j in range(i + 1, len(kept))]
-        if predictions and len(kept) >= 1:
-            pairs += [(i, len(kept) + p) for i in range(len(kept)) for p in range(len(task.predictions))]
-        for i, j in pairs:
-            jobs.append(PairJob(position, i, j, len(refs)))
-            refs.append(PairRef(position, objects[i], objects[j]))
-    return ScoringPlan(plans, jobs, refs)
+    """The pairs to score for every task, in export order."""
+    plan = ScoringPlan()
+    for task in export.tasks:
+        plan.add_task(task, predictions=predictions)
+    return plan
 
 
 class BadReply(Exception):
@@ -153,9 +160,10 @@ class Scorer:
         self._lock = threading.Lock()
         self._failure: BaseException | None = None
 
-    def run(self, plan: ScoringPlan) -> list[PairOutcome]:
-        outcomes: list[PairOutcome | None] = [None] * len(plan.refs)
-        requests = iter_requests(plan.plans, plan.jobs, max_pairs=self.batch_pairs,
+    def run(self, plan: ScoringPlan, jobs: Iterable[PairJob] | None = None) -> list[PairOutcome]:
+        """Score `jobs` (default: all of the plan's; an iterator may extend the plan as it goes)."""
+        outcomes: dict[int, PairOutcome] = {}
+        requests = iter_requests(plan.plans, plan.jobs if jobs is None else jobs, max_pairs=self.batch_pairs,
                                  max_bytes=self.provider.max_request_bytes)
         if self.concurrency == 1:
             for item in requests:
@@ -173,7 +181,8 @@ class Scorer:
                         future.result()
             if self._failure is not None:
                 raise self._failure  # the provider failed as a whole: the run cannot finish
-        return [o if o is not None else PairOutcome(error="NotScored: no result") for o in outcomes]
+        missing = PairOutcome(error="NotScored: no result")
+        return [outcomes.get(key, missing) for key in range(len(plan.refs))]
 
     def _dispatch(self, plan: ScoringPlan, item, outcomes: list, pool):
         if isinstance(item, Unsendable):
@@ -354,12 +363,30 @@ def _task_entry(task: Task, tally: _TaskTally, per_label: bool, predictions: boo
 def score_export(export: Export, provider: MetricProvider, project_id: Any, *, metric: dict,
                  per_label: bool = False, predictions: bool = False, batch_pairs: int = DEFAULT_BATCH_PAIRS,
                  concurrency: int = 1, encoded: bool = False, on_progress: Callable[[int], None] | None = None,
-                 plan: ScoringPlan | None = None) -> dict:
-    """Score every pair of the export through `provider` and return the agreement document."""
-    plan = plan or plan_export(export, predictions=predictions)
+                 plan: ScoringPlan | None = None, incoming: Iterator[Task] | None = None,
+                 on_planned: Callable[[int], None] | None = None) -> dict:
+    """Score every pair of the export through `provider` and return the agreement document.
+
+    With `incoming`, tasks still being read are appended to `export.tasks` and scored as they arrive, so
+    the function works while the rest of the export is parsed; `on_planned(n)` reports the pairs known.
+    """
     scorer = Scorer(provider, str(project_id), per_label=per_label, batch_pairs=batch_pairs,
                     concurrency=concurrency, encoded=encoded, on_progress=on_progress)
-    outcomes = scorer.run(plan)
+    if incoming is None:
+        plan = plan or plan_export(export, predictions=predictions)
+        outcomes = scorer.run(plan)
+    else:
+        plan = ScoringPlan()
+
+        def jobs_as_read() -> Iterator[PairJob]:
+            for task in incoming:
+                export.tasks.append(task)
+                new = plan.add_task(task, predictions=predictions)
+                if on_planned is not None:
+                    on_planned(len(plan.refs))
+                yield from new
+
+        outcomes = scorer.run(plan, jobs_as_read())
     document = aggregate(export, plan, outcomes, project=project_id, metric=metric,
                          per_label=per_label, predictions=predictions)
     document["summary"]["invocations"] = scorer.invocations

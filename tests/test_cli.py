@@ -59,7 +59,7 @@ def test_mixed_projects_use_the_first_tasks_project_and_say_so(fake, tmp_path, m
     monkeypatch.chdir(tmp_path)
     result = cli("score", LEOKA, "--metric", METRICS / "lse_ner_taxonomy.py")
     assert result.exit_code == 0, result.output
-    assert "the export mixes projects 58506, 58512, 58513; scoring as project 58506" in " ".join(result.output.split())
+    assert "the export mixes projects 58506, 58512, 58513; scored as project 58506" in " ".join(result.output.split())
     assert (tmp_path / "agreement-58506" / "agreement.json").is_file()
     assert list(fake.functions) == ["58506"]
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from lse_custom_metrics.runtime.export import (
-    ExportError, UNKNOWN_ANNOTATOR, parse_export, read_annotation_file, read_export,
+    ExportError, UNKNOWN_ANNOTATOR, iter_export, parse_export, read_annotation_file, read_export,
 )
 
 EXPORTS = "examples/exports"
@@ -173,5 +173,22 @@ def test_broken_json_still_gets_json_loads_message(tmp_path, text, problem):
 
 def test_first_project_is_announced_once():
     seen = []
-    export = read_export(f"{EXPORTS}/leoka_lse_ner_taxonomy_agreement_excerpt.json", on_project=seen.append)
-    assert seen == [58506] and export.project == 58506
+    export = read_export(f"{EXPORTS}/leoka_lse_ner_taxonomy_agreement_excerpt.json",
+                         on_first_task=lambda task: seen.append((task.id, task.project)))
+    assert seen == [(97056350, 58506)] and export.project == 58506
+
+
+def test_tasks_stream_before_a_later_error(tmp_path):
+    path = write(tmp_path, "late.json", [{"id": 1, "annotations": []}, {"id": 2, "annotations": [{"id": 5}]}])
+    tasks = iter_export(path)
+    assert next(tasks).id == 1
+    with pytest.raises(ExportError, match=r"task #1 \(id 2\): annotation #0 \(id 5\) has no `result`"):
+        next(tasks)
+
+
+def test_truncated_export_streams_then_fails_with_json_message(tmp_path):
+    path = write(tmp_path, "cut.json", '[{"id": 1, "annotations": []}, {"id": 2, "annot')
+    tasks = iter_export(path)
+    assert next(tasks).id == 1
+    with pytest.raises(ExportError, match="not valid JSON"):
+        next(tasks)
