@@ -74,7 +74,7 @@ def _annotation(rng, task_id, ann_id, user, text, gold, gold_taxonomy, created):
         if rng.random() < 0.05:
             label = rng.choice(LABELS)
         result.append(_span(rng, text, start, end, label))
-    for _ in range(rng.randint(0, 2)):  # extra spans
+    for _ in range(rng.randint(0, 1)):  # extra spans
         start = rng.randrange(0, len(text) - 20)
         result.append(_span(rng, text, start, start + rng.randint(3, 18), rng.choice(LABELS)))
     taxonomy = [p for p in gold_taxonomy if rng.random() > 0.1] or gold_taxonomy[:1]
@@ -103,9 +103,9 @@ def generate_export(path: Path, tasks: int, seed: int) -> dict:
     out, ann_id, pairs = [], 5_000_000, 0
     for n in range(tasks):
         task_id = 800_000 + n
-        text = _text(rng, rng.randint(900, 1300))
+        text = _text(rng, rng.randint(500, 800))
         gold = []
-        for _ in range(18):
+        for _ in range(20):
             start = rng.randrange(0, len(text) - 30)
             gold.append((start, start + rng.randint(4, 24), rng.choice(LABELS)))
         gold.sort()

@@ -164,6 +164,7 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
                 raise CliError(f"scoring stopped, the provider failed: {exc}", EXIT_PROVIDER) from None
             progress.update(bar, total=len(document["tasks"]) and sum(
                 len(t["pairs"]) + len(t["predictions"]) for t in document["tasks"]))
+        _refuse_unloadable_metric(document, metric_path)
         if len(export.projects) > 1 and project is None:
             err.print(f"note: the export mixes projects {', '.join(map(str, export.projects))}; scored as "
                       f"project {project_id} (the first task's). Pass --project to choose.", highlight=False)
@@ -177,6 +178,14 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
     finally:
         backend.close()
         gc.enable()
+
+
+def _refuse_unloadable_metric(document: dict, metric_path: str) -> None:
+    """A metric the function cannot even import is a bad metric file, not a run with pair errors."""
+    errors = [p["error"] for t in document["tasks"] for p in t["pairs"] + t["predictions"]]
+    if errors and all(e is not None and e.startswith("MetricLoadError:") for e in errors):
+        detail = errors[0].removeprefix("MetricLoadError: ")
+        raise CliError(f"bad metric file: the function could not load {metric_path}: {detail}", EXIT_BAD_INPUT)
 
 
 def _then(items, callback):
@@ -358,7 +367,7 @@ def list_functions(provider):
         backend.close()
     table = Table(title=f"custom metric functions ({backend.name})")
     for column in ("project", "function", "status", "code sha256", "updated"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for info in functions:
         updated = info.updated or info.created
         when = datetime.fromtimestamp(updated, timezone.utc).isoformat(timespec="seconds") if updated else ""

@@ -133,7 +133,45 @@ def test_management_commands_delegate_to_the_provider(fake, tmp_path):
     assert "has no function" in cli("delete", "--project", "8").output
 
 
+def test_provider_failing_midway_exits_3_without_outputs(fake, tmp_path, monkeypatch):
+    calls = []
+
+    def broken(project_id, payload):
+        calls.append(1)
+        raise providers.ProviderError("the function's state directory vanished")
+
+    monkeypatch.setattr(fake, "invoke", broken)
+    result = cli("score", SENTIMENT, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o")
+    assert result.exit_code == 3
+    assert "scoring stopped, the provider failed: the function's state directory vanished" in " ".join(result.output.split())
+    assert not (tmp_path / "o").exists() and len(calls) == 1
+
+
+def test_export_error_after_scoring_started_exits_2_without_outputs(fake, tmp_path):
+    tasks = json.loads(SENTIMENT.read_text())
+    del tasks[5]["annotations"][0]["result"]
+    export = tmp_path / "late_error.json"
+    export.write_text(json.dumps(tasks))
+    result = cli("score", export, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o",
+                 "--batch-pairs", "2")
+    assert result.exit_code == 2
+    assert f"{export}: task #5 (id 506): annotation #0 (id 91016) has no `result`" in " ".join(result.output.split())
+    assert fake.requests  # earlier tasks were already being scored
+    assert not (tmp_path / "o").exists()
+
+
 # --- end to end through the real local provider --------------------------------------------------------
+
+def test_metric_that_cannot_be_imported_is_a_bad_metric_file(home, tmp_path):
+    metric = tmp_path / "needs_numpy.py"
+    metric.write_text("import numpy_is_not_in_the_bundle\n\ndef agreement(a, b, per_label=False):\n    return 1.0\n")
+    result = cli("score", SENTIMENT, "--metric", metric, "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert f"bad metric file: the function could not load {metric}" in text
+    assert "ModuleNotFoundError" in text and "numpy_is_not_in_the_bundle" in text
+    assert not (tmp_path / "o").exists()
+
 
 def expected_pairs(path, predictions=False):
     """Pairs an export should produce, counted straight from the file."""

@@ -233,3 +233,22 @@ def test_encoded_requests_give_the_same_document_and_bytes(metric):
     as_bytes, byte_provider = run(tasks, metric, batch_pairs=7, predictions=True, per_label=True, encoded=True)
     assert as_dicts == as_bytes
     assert [r for r in dict_provider.requests] == [r for r in byte_provider.requests]
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_provider_failure_stops_the_run(metric, concurrency):
+    from lse_custom_metrics.runtime.providers.base import ProviderError
+
+    tasks = [{"id": t, "annotations": [ann(t * 10 + k, k, 1) for k in range(3)]} for t in range(30)]
+    provider = FakeProvider()
+    provider.deploy("5", metric)
+    calls = []
+
+    def failing(project_id, payload):
+        calls.append(1)
+        raise ProviderError("function server could not be started")
+
+    provider.invoke = failing
+    with pytest.raises(ProviderError, match="could not be started"):
+        score_export(parse_export(tasks), provider, "5", metric={}, batch_pairs=3, concurrency=concurrency)
+    assert len(calls) <= concurrency  # the remaining 30 requests are not attempted
