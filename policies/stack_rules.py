@@ -16,10 +16,11 @@ from lse_custom_metrics.components.facts import (
     GCP_REQUIRED_SERVICES,
     GCP_RUNTIME_SA_ROLES,
 )
+from lse_custom_metrics.components.gcp_resource_names import service_account_email
 
 from .aws_rules import LAMBDA_SERVICE_PRINCIPAL, _principal_services
 from .gcp_iam import grants_of
-from .iam_documents import ATTACHMENT_TYPES, ROLE_TYPE, documents_of
+from .iam_documents import ACCOUNT_ID, ATTACHMENT_TYPES, ROLE_TYPE, documents_of, has_wildcard, parse_arn
 from .props import UNKNOWN, Findings, get
 
 INTERACT_ACTIONS = ("iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction")
@@ -80,6 +81,56 @@ def _pass_role_targets(resource: StackResource) -> list[Any]:
     return targets
 
 
+def _function_accounts(resource: StackResource) -> set[tuple[str, str]] | Any:
+    """(partition, account) of every Lambda function ARN the policy's Allow statements name."""
+    found = set()
+    for document in documents_of(resource.type, resource.props):
+        if document.statements is UNKNOWN:
+            return UNKNOWN
+        for statement in document.statements:
+            resources = statement.values("Resource")
+            if resources is UNKNOWN:
+                return UNKNOWN
+            for value in resources:
+                arn = parse_arn(value) if isinstance(value, str) else None
+                if arn and arn.service == "lambda" and arn.resource.startswith("function:") \
+                        and ACCOUNT_ID.match(arn.account):
+                    found.add((arn.partition, arn.account))
+    return found
+
+
+def _names_role(target: Any, role: StackResource, function_accounts: Any) -> bool | Any:
+    """Is PassRole target `target` this execution role's ARN? True, False or `UNKNOWN`.
+
+    After deployment the role's `arn` is known and compared as is. In a first preview it is computed, but
+    it is `arn:<partition>:iam::<account>:role<path><name>` with `name` and `path` inputs: a target with
+    another name or path is certainly not it. With the same name and path, the partition and account
+    decide; a stack policy cannot see the provider's, so they are taken from the Lambda functions the same
+    policy lets LSE create — Lambda refuses an execution role from another account ("Cross-account pass
+    role is not allowed"), so the role LSE passes must live where its functions do.
+    """
+    arn = get(role.props, "arn")
+    if isinstance(arn, str):
+        return target == arn
+    name, path = get(role.props, "name"), get(role.props, "path", default="/")
+    if not isinstance(target, str) or not isinstance(name, str) or not isinstance(path, str):
+        return UNKNOWN
+    parsed = parse_arn(target)
+    if parsed is None or parsed.service != "iam" or has_wildcard(target) or \
+            parsed.resource != f"role{path}{name}":
+        return False  # not `role<path><name>`, so never equal to the role's ARN
+    if function_accounts is UNKNOWN or function_accounts != {(parsed.partition, parsed.account)}:
+        return UNKNOWN
+    return True
+
+
+def _role_label(role: StackResource) -> Any:
+    arn, name = get(role.props, "arn"), get(role.props, "name")
+    if isinstance(arn, str) or not isinstance(name, str):
+        return arn
+    return f"role{get(role.props, 'path', default='/')}{name}"
+
+
 def _label(resource: StackResource) -> str:
     name = get(resource.props, "name")
     return name if isinstance(name, str) else resource.name
@@ -118,15 +169,34 @@ def _check_aws(resources: Sequence[StackResource], config: Mapping[str, Any], fi
             findings.violation(
                 f"policy `{_label(policy)}` is not attached to any identity: attach it to "
                 f"the IAM user, instance role, IRSA role or node role LSE runs as.", policy.urn)
-        role_arns = [get(role.props, "arn") for role in roles]
         targets = _pass_role_targets(policy)
-        if roles and UNKNOWN not in targets and UNKNOWN not in role_arns and \
-                not any(t in role_arns for t in targets):
+        if not roles:
+            continue
+        if UNKNOWN in targets:
+            findings.undecided(f"{policy.name} iam:PassRole resource")
+            continue
+        accounts = _function_accounts(policy)
+        verdicts = [_names_role(t, role, accounts) for t in targets for role in roles]
+        if any(v is True for v in verdicts):
+            continue
+        if any(v is UNKNOWN for v in verdicts):
+            findings.undecided(f"{policy.name} iam:PassRole resource")
+        else:
             findings.violation(
                 f"policy `{_label(policy)}` passes {targets} but this stack's execution "
-                f"role is {role_arns}: iam:PassRole must name the role the functions run as.", policy.urn)
-        elif roles and (UNKNOWN in targets or UNKNOWN in role_arns):
-            findings.undecided(f"{policy.name} iam:PassRole resource")
+                f"role is {[_role_label(role) for role in roles]}: iam:PassRole must name the role the functions "
+                f"run as.", policy.urn)
+
+
+def _account_member(account: StackResource) -> str | None:
+    """`serviceAccount:<email>` of an account: its computed `member`/`email` when known, else the email GCP
+    derives from its `accountId` and `project` inputs (known in a first preview); None if neither is known."""
+    member, email = get(account.props, "member"), get(account.props, "email")
+    if isinstance(member, str):
+        return member
+    if not isinstance(email, str):
+        email = service_account_email(get(account.props, "accountId"), get(account.props, "project"))
+    return f"serviceAccount:{email}" if isinstance(email, str) else None
 
 
 def _check_gcp(resources: Sequence[StackResource], config: Mapping[str, Any], findings: Findings) -> None:
@@ -159,9 +229,7 @@ def _check_gcp(resources: Sequence[StackResource], config: Mapping[str, Any], fi
             findings.violation(f"no runtime service account `{config['runtimeServiceAccountId']}`: the metric "
                                f"functions need their own identity (CustomMetricsRuntimeServiceAccount).")
     for account in accounts:
-        member, email = get(account.props, "member"), get(account.props, "email")
-        expected = member if isinstance(member, str) else (f"serviceAccount:{email}" if isinstance(email, str)
-                                                           else None)
+        expected = _account_member(account)
         for role in GCP_RUNTIME_SA_ROLES:
             if any(g.role == role and ((expected is not None and g.member == expected)
                                        or account.urn in r.property_dependencies.get("member", []))

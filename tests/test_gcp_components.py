@@ -144,3 +144,29 @@ def test_foundation_accepts_outputs_and_registers_nothing_on_bad_args():
 
     run = run_pulumi(bad)
     assert raised == ["node_service_account_email"] and run.resources == []
+
+
+ACCOUNT = "gcp:serviceaccount/account:Account"
+PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
+
+
+@pytest.mark.parametrize("project", ["example.com:acme-labeling", "output"])
+def test_grants_fall_back_to_the_accounts_outputs_when_their_names_are_not_certain(project):
+    """A domain-scoped project, or a project that is an Output: grants take the account's and role's own
+    outputs (unknown in a first preview, but never a guessed name)."""
+    def program():
+        given = pulumi.Output.from_input("acme-labeling") if project == "output" else project
+        GcpCustomMetricsFoundation("f", GcpCustomMetricsFoundationArgs(
+            project=given, deployment="gce-vm", grant_build_service_account_roles=False))
+
+    run = run_pulumi(program)
+    runtime = run.one(ACCOUNT, "f-runtime-account")
+    app = run.one(ACCOUNT, "f-gce-vm-account")
+    role = run.one("gcp:projects/iAMCustomRole:IAMCustomRole")
+    log_writer = run.one(PROJECT_MEMBER, "f-runtime-logging-logWriter")
+    assert log_writer.property_dependencies["member"] == [runtime.urn]
+    assert log_writer.inputs["member"] == runtime.outputs["member"]
+    deployer = run.one(PROJECT_MEMBER, "f-gce-vm-grant-deployer-role")
+    assert deployer.property_dependencies["member"] == [app.urn]
+    assert deployer.property_dependencies["role"] == [role.urn]
+    assert (deployer.inputs["member"], deployer.inputs["role"]) == (app.outputs["member"], role.outputs["name"])

@@ -187,6 +187,50 @@ def test_grants_wait_for_the_role_and_account_they_name(runs):
         assert app.urn in run.one(SA_MEMBER, f"lse-custom-metrics-gke-wi-ksa-{ksa}").dependencies
 
 
+def _created_in(run, grant) -> set[str]:
+    """URNs of the accounts and custom roles of `run` that `grant` names (by their deployed values)."""
+    named = set()
+    for account in run.of_type(ACCOUNT):
+        if grant.inputs.get("member") == account.outputs["member"] or \
+                grant.inputs.get("serviceAccountId") == account.outputs["name"]:
+            named.add(account.urn)
+    for role in run.of_type(CUSTOM_ROLE):
+        if grant.inputs["role"] == role.outputs["name"]:
+            named.add(role.urn)
+    return named
+
+
+def test_every_grant_is_created_after_each_account_and_role_it_names(runs):
+    # Grants name accounts and roles by text built from config (so that a first preview knows them); the
+    # engine learns the order only from explicit depends_on. Counted by hand: per scenario, the grants
+    # naming something this stack creates, and how many such references they make.
+    expected = {
+        # logWriter -> runtime SA; deployer grant -> lse-app + custom role
+        "gce-vm": (2, 3), "gke-node": (2, 2), "gke-node-no-build-grants": (2, 2), "gce-vm-existing-sa": (2, 2),
+        # + the two KSA grants on lse-app
+        "gke-workload-identity": (4, 5), "gke-workload-identity-explicit": (2, 2),
+        # five predefined roles to lse-app
+        "gce-vm-predefined-roles": (6, 6),
+        # + actAs on the runtime SA (-> lse-app and the runtime SA)
+        "gce-vm-scoped-act-as": (3, 5), "gce-vm-predefined-scoped": (6, 7),
+    }
+    assert set(expected) == set(runs)
+    for name, run in runs.items():
+        grants = [(g, _created_in(run, g)) for g in run.of_type(PROJECT_MEMBER) + run.of_type(SA_MEMBER)]
+        naming = [(g, named) for g, named in grants if named]
+        assert (len(naming), sum(len(named) for _, named in naming)) == expected[name], name
+        for grant, named in naming:
+            assert named <= set(grant.dependencies), (name, grant.name)
+
+
+def test_every_grant_is_known_in_a_first_preview(runs):
+    # An input that comes from another resource's output is unknown in a first `pulumi preview`, where CI
+    # runs the policy pack; every IAM input here comes from config, facts or the project-number invoke.
+    for name, run in runs.items():
+        for r in run.of_type(PROJECT_MEMBER) + run.of_type(SA_MEMBER) + run.of_type(CUSTOM_ROLE):
+            assert {k: v for k, v in r.property_dependencies.items() if v} == {}, (name, r.name)
+
+
 def test_no_authoritative_iam_resource_anywhere(runs):
     for name, run in runs.items():
         for r in run.resources:

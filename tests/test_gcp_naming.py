@@ -75,3 +75,18 @@ def test_role_key_and_service_account_resource_id():
     assert naming.role_key("roles/iam.serviceAccountUser") == "iam-serviceAccountUser"
     assert (naming.service_account_resource_id("lse-app@shared-ids.iam.gserviceaccount.com", "acme-labeling")
             == "projects/shared-ids/serviceAccounts/lse-app@shared-ids.iam.gserviceaccount.com")
+
+
+# --- names GCP derives from inputs (grants use them so that a first preview knows them) -----------------
+
+def test_service_account_email_and_custom_role_name_from_their_inputs():
+    from lse_custom_metrics.components.gcp_resource_names import custom_role_name, service_account_email
+
+    assert service_account_email("lse-app", "acme-labeling") == "lse-app@acme-labeling.iam.gserviceaccount.com"
+    assert custom_role_name("acme-labeling", "LSE_CustomMetricsDeployer") == (
+        "projects/acme-labeling/roles/LSE_CustomMetricsDeployer")
+    # not certain now: a domain-scoped project's accounts follow another pattern; unknown inputs
+    for project, value in (("example.com:acme-labeling", "lse-app"), (None, "lse-app"), ("acme-labeling", None),
+                           (object(), "lse-app"), ("", "lse-app")):
+        assert service_account_email(value, project) is None
+        assert custom_role_name(project, value) is None

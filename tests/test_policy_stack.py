@@ -133,3 +133,79 @@ def test_runtime_account_without_log_writer_is_caught():
 def test_a_stack_without_cloud_resources_is_not_applicable():
     outcome = validate_stack([StackItem("random:index/randomId:RandomId", "id", {"byteLength": 4})])
     assert outcome.violations == [] and outcome.undecided == "not applicable: the stack has no AWS or GCP resources"
+
+
+# --- a first preview: the execution role's ARN and the runtime account's email are computed -------------
+
+def execution_role_in_preview(name="LSE_CustomMetricsExecuteRole", **extra) -> StackItem:
+    item = execution_role()
+    item.outputs.update(arn=UNKNOWN, name=name, **extra)
+    return item
+
+
+def test_pass_role_recognised_by_the_roles_name_and_its_functions_account_in_preview():
+    # The interact policy's functions are in 123456789012 (aws): Lambda only accepts an execution role from
+    # the functions' own account, so `role/LSE_CustomMetricsExecuteRole` there is this stack's role.
+    assert validate_stack([execution_role_in_preview(), interact_policy(), attachment(UNKNOWN, ["interact"])]).passed
+    pathed = f"arn:aws:iam::{ACCOUNT}:role/lse/LSE_CustomMetricsExecuteRole"
+    assert validate_stack([execution_role_in_preview(path="/lse/"), interact_policy(pass_role=pathed),
+                           attachment()]).passed
+
+
+def test_pass_role_naming_another_role_is_caught_in_preview():
+    other = f"arn:aws:iam::{ACCOUNT}:role/SomeOtherRole"
+    outcome = validate_stack([execution_role_in_preview(), interact_policy(pass_role=other), attachment()])
+    assert outcome.violations == [
+        f"policy `LSE_AllowInteractLambda` passes ['{other}'] but this stack's execution role is "
+        f"['role/LSE_CustomMetricsExecuteRole']: iam:PassRole must name the role the functions run as."]
+    wrong_path = validate_stack([execution_role_in_preview(path="/lse/"), interact_policy(), attachment()])
+    assert len(wrong_path.violations) == 1 and "['role/lse/LSE_CustomMetricsExecuteRole']" in wrong_path.violations[0]
+    wildcard = validate_stack([execution_role_in_preview(), interact_policy(pass_role=f"arn:aws:iam::{ACCOUNT}:role/*"),
+                               attachment()])
+    assert len(wildcard.violations) == 1
+
+
+def test_pass_role_whose_account_preview_cannot_tell_is_undecided():
+    # Same name, but another account or partition than the functions': the role's own account is the
+    # provider's, which a stack policy cannot see before it exists.
+    for target in ("arn:aws:iam::999999999999:role/LSE_CustomMetricsExecuteRole",
+                   f"arn:aws-cn:iam::{ACCOUNT}:role/LSE_CustomMetricsExecuteRole"):
+        outcome = validate_stack([execution_role_in_preview(), interact_policy(pass_role=target), attachment()])
+        assert outcome.violations == [] and outcome.undecided == (
+            "string value at .interact iam:PassRole resource can't be known during preview"), target
+    # no function ARN in the policy to take the account from
+    bare = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": ROLE_ARN},
+        {"Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:InvokeFunction"], "Resource": "*"}]})
+    outcome = validate_stack([execution_role_in_preview(), interact_policy(document=bare), attachment()])
+    assert outcome.violations == [] and outcome.undecided is not None
+    # after deployment the ARN itself decides
+    known = validate_stack([execution_role(), interact_policy(document=bare), attachment()])
+    assert known.passed
+
+
+def runtime_account_in_preview(stack: list[StackItem], **inputs) -> list[StackItem]:
+    account = next(i for i in stack if i.name == "runtime")
+    account.outputs = {"accountId": "lse-custom-metrics-runtime", "project": PROJECT, "email": UNKNOWN,
+                       "member": UNKNOWN, "name": UNKNOWN, **inputs}
+    return stack
+
+
+def test_runtime_log_writer_grant_recognised_by_the_accounts_id_and_project_in_preview():
+    assert validate_stack(runtime_account_in_preview(gcp_stack())).passed
+
+
+def test_runtime_account_without_log_writer_is_caught_in_preview():
+    outcome = validate_stack(runtime_account_in_preview(gcp_stack(runtime_grant=False)))
+    assert outcome.violations == ["runtime service account `lse-custom-metrics-runtime` lacks "
+                                  "`roles/logging.logWriter` (its functions could not write logs)."]
+    # the grant exists, but for the same account id in another project: not this account
+    elsewhere = runtime_account_in_preview(gcp_stack(), project="other-project")
+    assert validate_stack(elsewhere).violations == outcome.violations
+
+
+def test_runtime_account_whose_email_preview_cannot_tell_is_undecided():
+    for inputs in ({"project": UNKNOWN}, {"project": "example.com:acme-labeling"}):
+        outcome = validate_stack(runtime_account_in_preview(gcp_stack(), **inputs))
+        assert outcome.violations == [] and outcome.undecided == (
+            "string value at .runtime roles/logging.logWriter grant can't be known during preview"), inputs

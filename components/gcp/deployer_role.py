@@ -15,6 +15,7 @@ from ..facts import (
     GCP_DEPLOYER_ROLE_TITLE,
     GCP_PREDEFINED_DEPLOYER_ROLES,
 )
+from ..gcp_resource_names import custom_role_name
 from .naming import check_custom_role_id, role_key
 
 ROLE_TYPE_TOKEN = "lse-custom-metrics:gcp:DeployerRole"
@@ -25,10 +26,14 @@ CUSTOM_ROLE_GRANT_KEY = "deployer-role"
 
 @dataclass(frozen=True)
 class RoleGrant:
-    """One role to grant; `key` names the IAMMember child so names stay stable across runs."""
+    """One role to grant; `key` names the IAMMember child so names stay stable across runs.
+
+    `wait_for`: what creates the role (a custom role named by known text carries no dependency).
+    """
 
     key: str
     role: pulumi.Input[str]
+    wait_for: tuple[pulumi.Resource, ...] = ()
 
 
 @dataclass
@@ -93,8 +98,11 @@ class CustomMetricsDeployerRole(pulumi.ComponentResource):
                 f"{name}-role", project=args.project, role_id=args.role_id, title=args.title,
                 description=args.description, stage="GA", permissions=self.permissions,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
+            # The role's own output, for consumers (they wait for the role without being told).
             self.role_name = self.custom_role.name
-            self.project_grants = [RoleGrant(CUSTOM_ROLE_GRANT_KEY, self.role_name)]
+            # Grants name it by known text, so that they are known in a first preview.
+            granted_name = custom_role_name(args.project, args.role_id) or self.role_name
+            self.project_grants = [RoleGrant(CUSTOM_ROLE_GRANT_KEY, granted_name, (self.custom_role,))]
         self.runtime_service_account_grants = (
             [RoleGrant(role_key(SERVICE_ACCOUNT_USER_ROLE), SERVICE_ACCOUNT_USER_ROLE)] if scoped else [])
         self.project_roles = pulumi.Output.all(*[g.role for g in self.project_grants])
@@ -114,6 +122,10 @@ class CustomMetricsDeployerBindingArgs:
     # `projects/<p>/serviceAccounts/<email>` of the runtime account (for the scoped actAs grant).
     runtime_service_account_name: pulumi.Input[str]
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+    # What creates `member`'s account and the runtime account, when this stack does: the grants wait for
+    # them (needed when those names are given as known text, which carries no dependency).
+    member_depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+    runtime_service_account_depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
 class CustomMetricsDeployerBinding(pulumi.ComponentResource):
@@ -126,16 +138,21 @@ class CustomMetricsDeployerBinding(pulumi.ComponentResource):
     def __init__(self, name: str, args: CustomMetricsDeployerBindingArgs,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(BINDING_TYPE_TOKEN, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+
+        def after(*resources) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *args.member_depends_on,
+                                                                   *resources])
+
         self.project_members = [
             gcp.projects.IAMMember(f"{name}-{grant.key}", project=args.project, role=grant.role,
-                                   member=args.member, opts=child)
+                                   member=args.member, opts=after(*grant.wait_for))
             for grant in args.deployer_role.project_grants
         ]
         self.runtime_service_account_members = [
-            gcp.serviceaccount.IAMMember(f"{name}-runtime-sa-{grant.key}",
-                                         service_account_id=args.runtime_service_account_name,
-                                         role=grant.role, member=args.member, opts=child)
+            gcp.serviceaccount.IAMMember(
+                f"{name}-runtime-sa-{grant.key}", service_account_id=args.runtime_service_account_name,
+                role=grant.role, member=args.member,
+                opts=after(*grant.wait_for, *args.runtime_service_account_depends_on))
             for grant in args.deployer_role.runtime_service_account_grants
         ]
         self.register_outputs({

@@ -244,9 +244,10 @@ class GcpCustomMetricsFoundation(pulumi.ComponentResource):
 
     def _identity(self, name: str, args: GcpCustomMetricsFoundationArgs, needs_apis: list,
                   child: pulumi.ResourceOptions):
+        runtime = self.runtime_service_account.address
         common = dict(project=args.project, deployer_role=self.deployer_role,
-                      runtime_service_account_name=self.runtime_service_account.account_name,
-                      depends_on=needs_apis)
+                      runtime_service_account_name=runtime.resource_id,
+                      runtime_service_account_depends_on=list(runtime.wait_for), depends_on=needs_apis)
         if args.deployment == "gce-vm":
             return GceVmIdentity(f"{name}-gce-vm", GceVmIdentityArgs(
                 **common, app_service_account_email=args.app_service_account_email,

@@ -36,9 +36,9 @@ class GceVmIdentity(pulumi.ComponentResource):
     def __init__(self, name: str, args: GceVmIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         check_app_account("GceVmIdentityArgs", args.app_service_account_email, args.app_service_account_id)
         super().__init__(TYPE_TOKEN, name, None, opts)
-        self.account, self.email = app_account_or_existing(
+        self.account, self.email, self.address = app_account_or_existing(
             self, name, args, args.app_service_account_email, args.app_service_account_id,
             args.app_service_account_display_name)
         self.member = member_of(self.email)
-        self.binding = bind_deployer(self, name, args, self.member)
+        self.binding = bind_deployer(self, name, args, self.address)
         self.register_outputs({"email": self.email, "member": self.member})

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from .addresses import existing_account_address
 from .identity_common import IdentityArgs, bind_deployer, member_of
 from .naming import check_service_account_email
 
@@ -30,5 +31,6 @@ class GkeNodeIdentity(pulumi.ComponentResource):
         self.account = None
         self.email = args.node_service_account_email
         self.member = member_of(self.email)
-        self.binding = bind_deployer(self, name, args, self.member)
+        self.address = existing_account_address(self.email, args.project)
+        self.binding = bind_deployer(self, name, args, self.address)
         self.register_outputs({"email": self.email, "member": self.member})

@@ -20,7 +20,6 @@ from .naming import (
     check_helm_release,
     check_kubernetes_service_account,
     check_namespace,
-    service_account_resource_id,
 )
 
 TYPE_TOKEN = "lse-custom-metrics:gcp:GkeWorkloadIdentity"
@@ -80,21 +79,20 @@ class GkeWorkloadIdentity(pulumi.ComponentResource):
         for component, ksa in ksas.items():
             check_kubernetes_service_account(f"{what}.kubernetes_service_accounts.{component}", ksa)
         super().__init__(TYPE_TOKEN, name, None, opts)
-        self.account, self.email = app_account_or_existing(
+        self.account, self.email, self.address = app_account_or_existing(
             self, name, args, args.app_service_account_email, args.app_service_account_id,
             args.app_service_account_display_name)
         self.member = member_of(self.email)
-        self.binding = bind_deployer(self, name, args, self.member)
-        account_name = (self.account.name if self.account is not None
-                        else service_account_resource_id(self.email, args.project))
+        self.binding = bind_deployer(self, name, args, self.address)
         self.kubernetes_service_accounts = ksas
         self.workload_identity_members = {
             component: workload_identity_member(args.project, args.namespace, ksa)
             for component, ksa in ksas.items()
         }
-        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        child = pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *self.address.wait_for])
         self.workload_identity_grants = [
-            gcp.serviceaccount.IAMMember(f"{name}-ksa-{component}", service_account_id=account_name,
+            gcp.serviceaccount.IAMMember(f"{name}-ksa-{component}",
+                                         service_account_id=self.address.resource_id,
                                          role=WORKLOAD_IDENTITY_USER_ROLE, member=wi_member, opts=child)
             for component, wi_member in self.workload_identity_members.items()
         ]

@@ -8,6 +8,12 @@ import pulumi
 import pulumi_gcp as gcp
 
 from ..facts import GCP_APP_SA_ID
+from .addresses import (
+    ServiceAccountAddress,
+    created_account_address,
+    existing_account_address,
+    member_of,
+)
 from .deployer_role import (
     CustomMetricsDeployerBinding,
     CustomMetricsDeployerBindingArgs,
@@ -25,33 +31,38 @@ class IdentityArgs:
     # `projects/<p>/serviceAccounts/<email>` of the runtime account (target of a scoped actAs grant).
     runtime_service_account_name: pulumi.Input[str]
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
-
-
-def member_of(email: pulumi.Input[str]) -> pulumi.Output[str]:
-    return pulumi.Output.concat("serviceAccount:", email)
+    # What creates the runtime account, when this stack does and its name above is known text (which
+    # carries no dependency): the scoped actAs grant on it waits for these.
+    runtime_service_account_depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
 def app_account_or_existing(component: pulumi.ComponentResource, name: str, args: IdentityArgs,
                             existing_email: pulumi.Input[str] | None, account_id: pulumi.Input[str],
                             display_name: pulumi.Input[str]
-                            ) -> tuple[gcp.serviceaccount.Account | None, pulumi.Input[str]]:
-    """Create LSE's app account (`lse-app`), or use the email of one that already exists."""
+                            ) -> tuple[gcp.serviceaccount.Account | None, pulumi.Input[str],
+                                       ServiceAccountAddress]:
+    """Create LSE's app account (`lse-app`), or use one that already exists.
+
+    Returns the account (None if existing), its email as an output for consumers (the account's own
+    output when created, so that users of it wait for it), and its address for this stack's grants.
+    """
     if existing_email is not None:
-        return None, existing_email
+        return None, existing_email, existing_account_address(existing_email, args.project)
     account = gcp.serviceaccount.Account(
         f"{name}-account", project=args.project, account_id=account_id, display_name=display_name,
         opts=pulumi.ResourceOptions(parent=component, depends_on=list(args.depends_on)))
-    return account, account.email
+    return account, account.email, created_account_address(account, account_id, args.project)
 
 
 def bind_deployer(component: pulumi.ComponentResource, name: str, args: IdentityArgs,
-                  member: pulumi.Input[str]) -> CustomMetricsDeployerBinding:
+                  identity: ServiceAccountAddress) -> CustomMetricsDeployerBinding:
     return CustomMetricsDeployerBinding(
         f"{name}-grant",
         CustomMetricsDeployerBindingArgs(
-            project=args.project, member=member, deployer_role=args.deployer_role,
+            project=args.project, member=identity.member, deployer_role=args.deployer_role,
             runtime_service_account_name=args.runtime_service_account_name,
-            depends_on=list(args.depends_on)),
+            depends_on=list(args.depends_on), member_depends_on=list(identity.wait_for),
+            runtime_service_account_depends_on=list(args.runtime_service_account_depends_on)),
         opts=pulumi.ResourceOptions(parent=component))
 
 

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from ..facts import GCP_RUNTIME_SA_ID, GCP_RUNTIME_SA_ROLES
+from .addresses import ServiceAccountAddress, created_account_address
 from .naming import check_service_account_id, role_key
 
 TYPE_TOKEN = "lse-custom-metrics:gcp:RuntimeServiceAccount"
@@ -29,6 +30,8 @@ class CustomMetricsRuntimeServiceAccount(pulumi.ComponentResource):
     """`lse-custom-metrics-runtime` with `roles/logging.logWriter`, granted non-authoritatively."""
 
     account: gcp.serviceaccount.Account
+    # For grants on or to this account: known in a first preview; depend on `address.wait_for`.
+    address: ServiceAccountAddress
     email: pulumi.Output[str]
     account_name: pulumi.Output[str]
     member: pulumi.Output[str]
@@ -41,13 +44,16 @@ class CustomMetricsRuntimeServiceAccount(pulumi.ComponentResource):
         self.account = gcp.serviceaccount.Account(
             f"{name}-account", project=args.project, account_id=args.account_id,
             display_name=args.display_name, opts=child)
+        self.address = created_account_address(self.account, args.account_id, args.project)
+        # The account's own outputs: a consumer that uses them waits for the account without being told.
         self.email = self.account.email
         # projects/<p>/serviceAccounts/<email>: the id that service-account-level IAM grants take
         self.account_name = self.account.name
         self.member = pulumi.Output.concat("serviceAccount:", self.account.email)
+        grant = pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *self.address.wait_for])
         self.role_members = [
             gcp.projects.IAMMember(f"{name}-{role_key(role)}", project=args.project, role=role,
-                                   member=self.member, opts=child)
+                                   member=self.address.member, opts=grant)
             for role in args.roles
         ]
         self.register_outputs({"email": self.email, "account_name": self.account_name,
