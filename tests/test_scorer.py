@@ -252,3 +252,32 @@ def test_provider_failure_stops_the_run(metric, concurrency):
     with pytest.raises(ProviderError, match="could not be started"):
         score_export(parse_export(tasks), provider, "5", metric={}, batch_pairs=3, concurrency=concurrency)
     assert len(calls) <= concurrency  # the remaining 30 requests are not attempted
+
+
+SLOW_FOR_ONE = '''
+import time
+
+def agreement(annotation_1, annotation_2, per_label=False):
+    if 91012 in (annotation_1["id"], annotation_2["id"]):
+        time.sleep(5)  # longer than the function's time limit in this test
+    return 1.0
+'''
+
+
+def test_timeouts_through_the_local_provider_cost_only_the_offending_pairs(tmp_path):
+    from lse_custom_metrics.runtime.export import read_export
+    from lse_custom_metrics.runtime.providers.base import RuntimeLimits
+    from lse_custom_metrics.runtime.providers.local import LocalProvider
+
+    metric = tmp_path / "slow_for_one.py"
+    metric.write_text(SLOW_FOR_ONE)
+    export = read_export("examples/exports/sentiment_3annotators.json")
+    with LocalProvider(RuntimeLimits(timeout_s=1.0), home=tmp_path / "home") as provider:
+        provider.deploy("4242", metric)
+        document = score_export(export, provider, "4242", metric={}, encoded=True)
+    errors = {(p["a"], p["b"]): p["error"] for t in document["tasks"] for p in t["pairs"] if p["error"]}
+    assert set(errors) == {(91010, 91012), (91011, 91012)}  # task 504: the two pairs with annotation 91012
+    assert all(e.startswith("Timeout: ") for e in errors.values())
+    assert document["summary"]["pairs"] == 19 and document["summary"]["errors"] == 2
+    by_task = {t["id"]: t["agreement"] for t in document["tasks"]}
+    assert by_task[504] == 1.0 and by_task[507] == 1.0 and by_task[503] == 1.0
