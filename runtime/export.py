@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 EXPORT_HINT = 'export the project as "JSON" in Label Studio (not JSON_MIN, CSV or TSV)'
+ANNOTATION_HINT = 'export the project as "JSON" in Label Studio to score it'
 # Keys JSON_MIN writes at the top level of each flattened task, instead of an `annotations` list.
 _JSON_MIN_KEYS = {"annotator", "annotation_id", "lead_time"}
 UNKNOWN_ANNOTATOR = "unknown"
@@ -104,18 +105,20 @@ def iter_export(path: str | Path, on_first_task: Callable[["Task"], None] | None
     path = Path(path)
     text = _read_text(path)
     count = 0
+    last: Task | None = None
     try:
         for index, item, raw in _scan_export(text):
             task = _parse_task(item, index, path, raw)
             if count == 0 and on_first_task is not None:
                 on_first_task(task)
             count += 1
+            last = task
             yield task
         return
     except _NotScannable:
         pass
     # Not the layout the scanner follows: json.loads decides, and words the error if there is one.
-    data = _loads(text, path)
+    data = _loads(text, path, last_read=last)
     if isinstance(data, dict):
         data = [data]  # a single task object
     if not isinstance(data, list):
@@ -138,14 +141,39 @@ def _read_text(path: Path) -> str:
         raise ExportError(path, f"cannot read the file: {exc.strerror}", hint=None) from None
 
 
-def _loads(text: str, path: Path) -> Any:
+def _loads(text: str, path: Path, last_read: "Task | None" = None) -> Any:
+    """json.loads, with every way it can fail turned into an ExportError naming the file and position."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        first_line = text.splitlines()[0] if text.strip() else ""
-        looks_csv = "," in first_line and not text.lstrip().startswith(("[", "{"))
-        what = "a CSV/TSV export, not JSON" if looks_csv else "not valid JSON"
-        raise ExportError(path, f"{what} (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        if _looks_delimited(text):
+            # The parser's complaint about a CSV line is noise: say what the file is instead.
+            raise ExportError(path, "this is a CSV/TSV export, not JSON") from None
+        # A cut-off download or copy: the export's closing bracket is missing.
+        stripped = text.strip()
+        ends_early = not stripped.endswith("]" if stripped.startswith("[") else "}")
+        problem = (f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+                   + ("; the file ends early, it looks truncated" if ends_early else "")
+                   + _last_read(last_read))
+        raise ExportError(path, problem) from None
+    except RecursionError:
+        raise ExportError(path, "not a Label Studio export: JSON nested too deeply to read"
+                          + _last_read(last_read)) from None
+
+
+def _last_read(task: "Task | None") -> str:
+    if task is None:
+        return "; no task could be read"
+    return f"; last task read successfully: {_where(task.index, task.id)}"
+
+
+def _looks_delimited(text: str) -> bool:
+    """A CSV or TSV export: a first line with commas or tabs, and no JSON opening bracket."""
+    stripped = text.lstrip()
+    if not stripped or stripped.startswith(("[", "{")):
+        return False
+    first_line = stripped.splitlines()[0]
+    return "\t" in first_line or "," in first_line
 
 
 class _NotScannable(Exception):
@@ -160,7 +188,9 @@ _RAW_KEYS = ("annotations", "predictions")
 def _value(text: str, index: int) -> tuple[Any, int]:
     try:
         return _scan_value(text, index)
-    except StopIteration:
+    except (StopIteration, ValueError, RecursionError):
+        # StopIteration: no value here; JSONDecodeError (a ValueError): a broken string or number;
+        # RecursionError: absurd nesting. json.loads then finds the same place and words the error.
         raise _NotScannable from None
 
 
@@ -276,6 +306,9 @@ def _parse_task(item: Any, index: int, path: str | Path, texts: dict[str, list[s
     task_id = item.get("id")
     where = _where(index, task_id)
     if "annotations" not in item:
+        if isinstance(item.get("result"), list):
+            raise ExportError(path, "this is one annotation, not an export (an object with a `result` list and "
+                              "no `annotations`)", where=f"item #{index}", hint=ANNOTATION_HINT)
         if _JSON_MIN_KEYS & item.keys():
             raise ExportError(path, "looks like a JSON_MIN export (flat tasks without an `annotations` list)", where=where)
         raise ExportError(path, "task has no `annotations` list", where=where)
@@ -336,10 +369,11 @@ def read_annotation_file(path: str | Path) -> dict:
     """One annotation for `lse-metrics invoke`: an annotation object, a task (first annotation), or a bare result list."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise ExportError(path, "file not found", hint=None) from None
-    except json.JSONDecodeError as exc:
+        data = json.loads(_read_text(path))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        if isinstance(exc, RecursionError):
+            raise ExportError(path, "JSON nested too deeply to read",
+                              hint="give one annotation object with a `result` list") from None
         raise ExportError(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
                           hint="give one annotation object with a `result` list") from None
     if isinstance(data, list) and all(isinstance(r, dict) for r in data) and not any("annotations" in r for r in data):

@@ -295,3 +295,16 @@ def test_run_killed_midway_keeps_the_previous_complete_outputs(tmp_path):
     run_and_kill(tmp_path, out_dir, tmp_path / "home")
     assert (out_dir / "agreement.json").read_bytes() == previous
     assert sorted(p.name for p in out_dir.iterdir()) == ["agreement.json"]
+
+
+def test_truncated_export_exits_2_with_position_and_no_outputs(fake, tmp_path):
+    export = tmp_path / "t.json"
+    export.write_bytes(SENTIMENT.read_bytes()[:20000])
+    result = cli("score", export, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert " ".join(result.output.split()).endswith(
+        f"Error: {export}: not valid JSON (line 748, column 9: Unterminated string starting at); the file ends "
+        "early, it looks truncated; last task read successfully: task #3 (id 504) (export the project as "
+        '"JSON" in Label Studio (not JSON_MIN, CSV or TSV))')
+    assert not (tmp_path / "o").exists()

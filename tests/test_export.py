@@ -1,10 +1,11 @@
 """The export reader: what a Label Studio JSON export holds, and clear errors for everything else."""
 import json
+from pathlib import Path
 
 import pytest
 
 from lse_custom_metrics.runtime.export import (
-    ExportError, UNKNOWN_ANNOTATOR, iter_export, parse_export, read_annotation_file, read_export,
+    EXPORT_HINT, ExportError, UNKNOWN_ANNOTATOR, iter_export, parse_export, read_annotation_file, read_export,
 )
 
 EXPORTS = "examples/exports"
@@ -192,3 +193,65 @@ def test_truncated_export_streams_then_fails_with_json_message(tmp_path):
     assert next(tasks).id == 1
     with pytest.raises(ExportError, match="not valid JSON"):
         next(tasks)
+
+
+# --- broken and look-alike files: always an ExportError, never a JSONDecodeError -------------------
+
+def test_truncated_sample_export_names_position_and_last_task_read(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_bytes(Path(EXPORTS, "sentiment_3annotators.json").read_bytes()[:20000])
+    with pytest.raises(ExportError) as info:
+        read_export(path)
+    assert str(info.value) == (
+        f"{path}: not valid JSON (line 748, column 9: Unterminated string starting at); the file ends early, "
+        "it looks truncated; last task read successfully: task #3 (id 504) "
+        '(export the project as "JSON" in Label Studio (not JSON_MIN, CSV or TSV))')
+
+
+@pytest.mark.parametrize("text, problem", [
+    # a bad escape inside an annotation, in the middle of a complete file
+    ('[{"id": 1, "annotations": []}, {"id": 2, "annotations": [{"id": 3, "result": [], "x": "\\q"}]}]',
+     "not valid JSON (line 1, column 88: Invalid \\escape); last task read successfully: task #0 (id 1)"),
+    # a bad escape in a task's key and in a plain task value
+    ('[{"id": 1, "annotations": []}, {"i\\qd": 2}]',
+     "not valid JSON (line 1, column 35: Invalid \\escape); last task read successfully: task #0 (id 1)"),
+    ('[{"id": 1, "data": {"t": "\\u12"}, "annotations": []}]',
+     "not valid JSON (line 1, column 28: Invalid \\uXXXX escape); no task could be read"),
+    ('[{"id": 1, "annotations": []}, {"id": 2, "annotations": [-]}]',
+     "not valid JSON (line 1, column 58: Expecting value); last task read successfully: task #0 (id 1)"),
+    ('[{"id": 1, "annotations": []}, {"id": 2, "annotations": [{"id": 3, "result": []}',
+     "not valid JSON (line 1, column 81: Expecting ',' delimiter); the file ends early, it looks truncated; "
+     "last task read successfully: task #0 (id 1)"),
+    ('[{"id": 1, "annotations": [' + "[" * 200000 + "]" * 200000 + "]}]",
+     "not a Label Studio export: JSON nested too deeply to read; no task could be read"),
+])
+def test_every_decode_failure_becomes_an_export_error(tmp_path, text, problem):
+    path = write(tmp_path, "bad.json", text)
+    with pytest.raises(ExportError) as info:
+        list(iter_export(path))
+    assert str(info.value) == f"{path}: {problem} ({EXPORT_HINT})"
+
+
+@pytest.mark.parametrize("name, text", [
+    ("export.csv", 'id,annotator,sentiment\n1,3,"Positive"\n'),
+    ("export.tsv", "id\tannotator\tsentiment\n1\t3\tPositive\n"),
+    ("export.tsv", "text\tsentiment\nhello\tPositive\n"),
+])
+def test_csv_and_tsv_exports_get_one_plain_message(tmp_path, name, text):
+    path = write(tmp_path, name, text)
+    with pytest.raises(ExportError) as info:
+        read_export(path)
+    assert str(info.value) == f"{path}: this is a CSV/TSV export, not JSON ({EXPORT_HINT})"
+
+
+@pytest.mark.parametrize("kind", ["annotation", "prediction"])
+def test_one_annotation_given_as_the_export(tmp_path, kind):
+    export = json.loads(Path(EXPORTS, "sentiment_3annotators.json").read_text())
+    obj = export[0]["annotations"][0] if kind == "annotation" else {"id": 7, "model_version": "v1",
+                                                                     "result": [], "score": 0.5}
+    path = write(tmp_path, "one.json", obj)
+    with pytest.raises(ExportError) as info:
+        read_export(path)
+    assert str(info.value) == (
+        f"{path}: item #0: this is one annotation, not an export (an object with a `result` list and no "
+        '`annotations`) (export the project as "JSON" in Label Studio to score it)')
