@@ -1,7 +1,9 @@
 """`lse-metrics`: score a Label Studio export with a custom metric, and manage the metric functions.
 
 Exit codes: 0 the command ran (pair errors are results, reported in the outputs and the summary);
-2 bad input (export, metric file, annotation file, options); 3 the provider is unavailable or failed.
+2 bad input (export, metric file, annotation file, options, an unusable --out folder, a project with no
+function); 3 the provider is unavailable or failed; 4 the outputs could not be written at the end;
+130 interrupted (Ctrl-C or SIGTERM).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from lse_custom_metrics.runtime.providers.base import InvokeError, ProviderError
 
 EXIT_BAD_INPUT = 2
 EXIT_PROVIDER = 3
+EXIT_OUTPUT = 4
 PROVIDERS = ("local", "aws", "gcp")
 
 out = Console()
@@ -110,10 +113,12 @@ def main() -> None:
 def score(export_path, metric_path, provider, project, predictions, per_label, out_dir, batch_pairs,
           concurrency, instances):
     """Score every task of a Label Studio JSON EXPORT with a custom metric."""
-    from lse_custom_metrics.runtime.report import preload_plotting, write_outputs
+    from lse_custom_metrics.runtime.report import preload_plotting
     from lse_custom_metrics.runtime.scorer import score_export
 
     sha256 = _check_metric(metric_path)
+    if out_dir:  # before anything is deployed or scored: a bad folder must not cost a whole run
+        _check_out(out_dir)
     backend = _open_provider(provider, **({"instances": instances} if instances else {}))
     # A scoring run builds one large acyclic tree (the export) and then only short-lived objects: the
     # cyclic garbage collector would re-scan that tree again and again for nothing.
@@ -135,7 +140,7 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
                 incoming = itertools.chain([first] if first else [], tasks)
         except ExportError as exc:
             raise CliError(str(exc), EXIT_BAD_INPUT) from None
-        out_path = Path(out_dir) if out_dir else Path(f"agreement-{project_id}")
+        out_path = Path(out_dir) if out_dir else _check_out(f"agreement-{project_id}")
         deployed = early.result_for(project_id) or _deploy(backend, project_id, metric_path)
         err.print(f"{deployed.action} {deployed.function.name} on {backend.name}", highlight=False)
         metric = {"path": str(metric_path), "sha256": sha256, "function": deployed.function.name,
@@ -173,11 +178,33 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
         document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         if plotting.ident:  # started: let the import finish before rendering
             plotting.join()
-        paths = write_outputs(document, out_path)
+        paths = _write(document, out_path)
         _print_summary(document, paths)
     finally:
         backend.close()
         gc.enable()
+
+
+def _check_out(out_dir: str) -> Path:
+    from lse_custom_metrics.runtime.report import OutputError, check_out_dir
+
+    try:
+        check_out_dir(out_dir)
+    except OutputError as exc:
+        raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    return Path(out_dir)
+
+
+def _write(document: dict, out_path: Path) -> dict:
+    """Write the outputs; if that fails now, keep the results in a temp folder and say where."""
+    from lse_custom_metrics.runtime.report import OutputError, rescue_json, write_outputs
+
+    try:
+        return write_outputs(document, out_path)
+    except OutputError as exc:
+        rescued = rescue_json(document)
+        kept = f"; the results were saved to {rescued} instead" if rescued else ""
+        raise CliError(f"{exc}{kept}", EXIT_OUTPUT) from None
 
 
 def _refuse_unloadable_metric(document: dict, metric_path: str) -> None:

@@ -18,6 +18,34 @@ JSON_NAME, CSV_NAME, PNG_NAME = "agreement.json", "agreement.csv", "agreement.pn
 CSV_COLUMNS = ["task_id", "annotations", "cancelled", "pairs", "errors", "agreement"]
 
 
+class OutputError(Exception):
+    """The output folder cannot be created or written (names the folder and the reason)."""
+
+
+def check_out_dir(out_dir: str | Path) -> Path:
+    """Fail early (before any scoring) when `out_dir` could not be created or written; create nothing.
+
+    Returns the absolute folder. The nearest existing folder on its path must be a writable folder:
+    that is where write_outputs will create the rest, or write the files.
+    """
+    path = Path(out_dir).absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "the output folder" if existing == path else f"{existing} (on the way to {path})"
+        raise OutputError(f"cannot use --out {out_dir}: {what} exists and is not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(dir=existing, prefix=".lse-metrics-probe.")
+    except OSError as exc:
+        action = "write in" if existing == path else f"create {path} in"
+        raise OutputError(f"cannot use --out {out_dir}: cannot {action} {existing}: "
+                          f"{exc.strerror or exc}") from None
+    os.close(handle)
+    os.unlink(probe)
+    return path
+
+
 def write_atomic(path: str | Path, data: bytes | Callable[[io.BufferedWriter], None]) -> Path:
     """Write bytes (or let `data(file)` write) to `path` via a temp file in the same folder + os.replace."""
     path = Path(path)
@@ -146,9 +174,20 @@ def write_outputs(document: dict, out_dir: str | Path) -> dict[str, Path]:
     """Write the three files; agreement.json goes last so its presence marks a finished run."""
     out_dir = Path(out_dir)
     json_data, csv_data = json_bytes(document), csv_bytes(document)  # fail before writing anything
-    paths = {
-        "csv": write_atomic(out_dir / CSV_NAME, csv_data),
-        "png": write_atomic(out_dir / PNG_NAME, png_writer(document)),
-    }
-    paths["json"] = write_atomic(out_dir / JSON_NAME, json_data)
+    paths: dict[str, Path] = {}
+    for key, name, data in (("csv", CSV_NAME, csv_data), ("png", PNG_NAME, png_writer(document)),
+                            ("json", JSON_NAME, json_data)):
+        try:
+            paths[key] = write_atomic(out_dir / name, data)
+        except OSError as exc:
+            raise OutputError(f"could not write {out_dir / name}: {exc.strerror or exc}") from None
     return {"json": paths["json"], "csv": paths["csv"], "png": paths["png"]}
+
+
+def rescue_json(document: dict) -> Path | None:
+    """Last resort when the output folder failed at the end: agreement.json in a new temp folder."""
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="lse-metrics-agreement-"))
+        return write_atomic(folder / JSON_NAME, json_bytes(document))
+    except OSError:
+        return None

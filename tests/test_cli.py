@@ -308,3 +308,60 @@ def test_truncated_export_exits_2_with_position_and_no_outputs(fake, tmp_path):
         "early, it looks truncated; last task read successfully: task #3 (id 504) (export the project as "
         '"JSON" in Label Studio (not JSON_MIN, CSV or TSV))')
     assert not (tmp_path / "o").exists()
+
+
+# --- the output folder is checked before anything is deployed or scored ------------------------------
+
+def _unusable_out_cases(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    return [
+        (a_file / "sub", f"cannot use --out {a_file / 'sub'}: {a_file} (on the way to {a_file / 'sub'}) exists "
+                         "and is not a folder"),
+        (a_file, f"Invalid value for '--out': Directory '{a_file}' is a file."),  # click's own check
+        ("/proc/nope", "cannot use --out /proc/nope: cannot create /proc/nope in /proc: No such file or directory"),
+        ("/proc", "cannot use --out /proc: cannot write in /proc: No such file or directory"),
+    ]
+
+
+def test_unusable_out_folder_exits_2_before_deploying(fake, tmp_path):
+    for out_dir, message in _unusable_out_cases(tmp_path):
+        result = cli("score", SENTIMENT, "--metric", METRICS / "choices_weighted.py", "--out", out_dir)
+        assert result.exit_code == 2, (out_dir, result.output)
+        assert "Traceback" not in result.output
+        assert " ".join(result.output.split()).endswith(f"Error: {message}")
+        assert fake.functions == {} and fake.requests == []
+
+
+def test_default_out_folder_taken_by_a_file_exits_2_before_scoring(fake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "agreement-4242").write_text("not a folder")
+    result = cli("score", SENTIMENT, "--metric", METRICS / "choices_weighted.py")
+    assert result.exit_code == 2
+    assert " ".join(result.output.split()) == (
+        "Error: cannot use --out agreement-4242: the output folder exists and is not a folder")
+    assert fake.functions == {} and fake.requests == []
+
+
+def test_writing_failing_at_the_end_keeps_the_results_elsewhere(fake, tmp_path, monkeypatch):
+    import lse_custom_metrics.runtime.report as report
+
+    real = report.write_atomic
+    out_dir = tmp_path / "o"
+
+    def disk_full(path, data):
+        if Path(path).parent == out_dir:
+            raise OSError(28, "No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(report, "write_atomic", disk_full)
+    result = cli("score", SENTIMENT, "--metric", METRICS / "choices_weighted.py", "--out", out_dir)
+    assert result.exit_code == 4 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    prefix = f"Error: could not write {out_dir / 'agreement.csv'}: No space left on device; the results were saved to "
+    assert prefix in text and text.endswith(" instead")
+    rescued = Path(text.split(prefix)[1].removesuffix(" instead"))
+    assert rescued.name == "agreement.json" and rescued.parent.name.startswith("lse-metrics-agreement-")
+    document = json.loads(rescued.read_text())
+    assert document["summary"]["tasks"] == 8 and document["summary"]["pairs"] == 19
+    assert not (out_dir / "agreement.json").exists()

@@ -122,3 +122,11 @@ def test_png_failure_leaves_the_previous_json(tmp_path, monkeypatch):
         write_outputs(changed, tmp_path)
     assert (tmp_path / "agreement.json").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["agreement.csv", "agreement.json", "agreement.png"]
+
+
+def test_check_out_dir_accepts_a_creatable_folder_and_creates_nothing(tmp_path):
+    from lse_custom_metrics.runtime.report import check_out_dir
+
+    target = tmp_path / "a" / "b"
+    assert check_out_dir(target) == target
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone and no folder was made
