@@ -16,10 +16,15 @@ Payloads (DESIGN §3.2):
   -> ``{"tasks": [{"id": 17, "results": [{"score": 1.0}]}]}``
 
 With ``"per_label": true`` each result carries ``score`` (metric called with ``per_label=False``) and
-``labels`` (``per_label=True``); if either call fails the pair is an ``error`` (the message of an
-invalid result says which call). A metric that cannot be loaded (syntax error, import error, no
-``agreement``) gives every pair ``{"error": {"type": "MetricLoadError", "message": "<file> line N: ..."}}``
-so a scoring run still finishes and reports why.
+``labels`` (``per_label=True``). If the ``per_label=False`` call fails the pair is an ``error``; if only
+the ``per_label=True`` call fails, the pair keeps its score and says why it has no labels:
+``{"score": 0.5, "labels_error": {"type": "InvalidResult", "message": ...}}``. A metric exception's
+error object also says where it happened: ``"where": "metric.py:12 in agreement"`` (the innermost
+frame inside ``metric.py``), and the first ``TRACEBACKS_PER_INVOCATION`` failing pairs of a request
+get a compact traceback in the function log. A metric that cannot be loaded (syntax error, import
+error, no ``agreement``) gives every pair
+``{"error": {"type": "MetricLoadError", "message": "<file> line N: ..."}}`` so a scoring run still
+finishes and reports why.
 
 Only the standard library is imported at load time, so the bundle needs no dependencies and cold
 start stays small; it runs unchanged on Python 3.11 and 3.13. ``orjson`` is used to decode requests
@@ -39,6 +44,8 @@ import time
 __all__ = ["agreement_handler", "lambda_handler", "BadRequest", "handle_payload"]
 
 METRIC_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "metric.py")
+# Failing pairs per request whose traceback goes to the log; the rest are only counted there.
+TRACEBACKS_PER_INVOCATION = 3
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
@@ -133,26 +140,68 @@ def _invalid(message: str) -> dict:
     return {"error": {"type": "InvalidResult", "message": message}}
 
 
-def _exception(exc: BaseException) -> dict:
-    return {"error": {"type": type(exc).__name__, "message": str(exc)}}
+def _metric_frame(exc: BaseException):
+    """The innermost traceback entry of ``exc`` that runs code of ``metric.py`` (None if none does)."""
+    found, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == METRIC_FILE:
+            found = tb
+        tb = tb.tb_next
+    return found
 
 
-def _score(agreement, a1, a2) -> dict:
+class _Failures:
+    """The metric exceptions of one request: where each happened, and a log line for the first few."""
+
+    def __init__(self):
+        self.count = 0
+
+    def error(self, exc: BaseException, context: str) -> dict:
+        error = {"type": type(exc).__name__, "message": str(exc)}
+        frame = _metric_frame(exc)
+        if frame is not None:
+            error["where"] = f"{os.path.basename(METRIC_FILE)}:{frame.tb_lineno} in {frame.tb_frame.f_code.co_name}"
+        self.count += 1
+        if self.count <= TRACEBACKS_PER_INVOCATION:
+            _log("ERROR", f"metric raised on {context}: {error['type']}: {error['message']}\n{_compact_traceback(exc)}",
+                 entry="metric", where=error.get("where"))
+        return error
+
+    def log_rest(self) -> None:
+        rest = self.count - TRACEBACKS_PER_INVOCATION
+        if rest > 0:
+            _log("ERROR", f"metric raised on {rest} more pair(s) of this request (tracebacks not logged)",
+                 entry="metric", more=rest)
+
+
+def _compact_traceback(exc: BaseException) -> str:
+    """The traceback from the first frame of the metric on (the handler's own frames say nothing)."""
+    import traceback  # only on this error path
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != METRIC_FILE:
+        tb = tb.tb_next
+    lines = traceback.format_list(traceback.extract_tb(tb if tb is not None else exc.__traceback__))
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip("\n")
+
+
+def _score(agreement, a1, a2, failures: _Failures, context: str) -> dict:
     try:
         value = agreement(a1, a2, per_label=False)
     except Exception as exc:  # noqa: BLE001 - the metric's own error is the pair's result
-        return _exception(exc)
+        return {"error": failures.error(exc, context)}
     number = _as_unit_number(value)
     if number is None:
         return _invalid(f"agreement() returned {_describe(value)}; expected a real number in [0, 1]")
     return {"score": number}
 
 
-def _labels(agreement, a1, a2) -> dict:
+def _labels(agreement, a1, a2, failures: _Failures, context: str) -> dict:
     try:
         value = agreement(a1, a2, per_label=True)
     except Exception as exc:  # noqa: BLE001
-        return _exception(exc)
+        return {"error": failures.error(exc, f"{context} (per_label=True)")}
     if not isinstance(value, dict):
         return _invalid(
             f"agreement(per_label=True) returned {_describe(value)}; "
@@ -172,15 +221,16 @@ def _labels(agreement, a1, a2) -> dict:
     return {"labels": labels}
 
 
-def _pair_result(agreement, a1, a2, per_label: bool) -> dict:
+def _pair_result(agreement, a1, a2, per_label: bool, failures: _Failures, context: str) -> dict:
     if not callable(agreement):
         return {"error": dict(agreement.error)}
-    result = _score(agreement, a1, a2)
+    result = _score(agreement, a1, a2, failures, context)
     if per_label and "score" in result:
-        labels = _labels(agreement, a1, a2)
+        labels = _labels(agreement, a1, a2, failures, context)
         if "error" in labels:
-            return labels
-        result["labels"] = labels["labels"]
+            result["labels_error"] = labels["error"]  # the score stands; only the labels are missing
+        else:
+            result["labels"] = labels["labels"]
     return result
 
 
@@ -317,17 +367,26 @@ def handle_payload(payload: dict) -> tuple[dict, dict]:
             raise BadRequest(f"tasks must be an array, got {_json_type(tasks)}")
         checked = [_check_task(position, task) for position, task in enumerate(tasks)]
         agreement = _get_metric()
-        out, pairs_done, errors = [], 0, 0
+        failures = _Failures()
+        out, pairs_done, errors, label_errors = [], 0, 0, 0
         for task_id, annotations, pairs in checked:
             results = []
             for i, j in pairs:
-                result = _pair_result(agreement, annotations[i], annotations[j], per_label)
-                if "error" in result:
-                    errors += 1
+                result = _pair_result(agreement, annotations[i], annotations[j], per_label, failures,
+                                      f"task {task_id!r} pair [{i}, {j}]")
+                if len(result) != 1 or "score" not in result:  # the rare case: an error of some kind
+                    if "error" in result:
+                        errors += 1
+                    elif "labels_error" in result:
+                        label_errors += 1
                 results.append(result)
             pairs_done += len(pairs)
             out.append({"id": task_id, "results": results})
-        return {"tasks": out}, {"tasks": len(tasks), "pairs": pairs_done, "errors": errors, "per_label": per_label}
+        failures.log_rest()
+        counts = {"tasks": len(tasks), "pairs": pairs_done, "errors": errors, "per_label": per_label}
+        if label_errors:
+            counts["label_errors"] = label_errors
+        return {"tasks": out}, counts
     missing = [key for key in ("annotation_1", "annotation_2") if key not in payload]
     if missing:
         raise BadRequest(
@@ -337,8 +396,12 @@ def handle_payload(payload: dict) -> tuple[dict, dict]:
     for key in ("annotation_1", "annotation_2"):
         if not isinstance(payload[key], dict):
             raise BadRequest(f"{key} must be an object, got {_json_type(payload[key])}")
-    result = _pair_result(_get_metric(), payload["annotation_1"], payload["annotation_2"], per_label)
-    return result, {"tasks": 0, "pairs": 1, "errors": int("error" in result), "per_label": per_label}
+    result = _pair_result(_get_metric(), payload["annotation_1"], payload["annotation_2"], per_label, _Failures(),
+                          "the pair")
+    counts = {"tasks": 0, "pairs": 1, "errors": int("error" in result), "per_label": per_label}
+    if "labels_error" in result:
+        counts["label_errors"] = 1
+    return result, counts
 
 
 # --- logging -----------------------------------------------------------------------------------------
@@ -359,9 +422,11 @@ def _log(severity: str, message: str, **fields) -> None:
 
 def _log_invocation(entry: str, counts: dict, started: float) -> None:
     ms = round((time.perf_counter() - started) * 1000, 1)
+    label_errors = f", {counts['label_errors']} label error(s)" if counts.get("label_errors") else ""
     _log(
-        "WARNING" if counts["errors"] else "INFO",
-        f"agreement: {counts['tasks']} task(s), {counts['pairs']} pair(s), {counts['errors']} error(s), {ms} ms",
+        "WARNING" if counts["errors"] or label_errors else "INFO",
+        f"agreement: {counts['tasks']} task(s), {counts['pairs']} pair(s), {counts['errors']} error(s)"
+        f"{label_errors}, {ms} ms",
         entry=entry, ms=ms, **counts,
     )
 

@@ -269,6 +269,9 @@ def _print_summary(document: dict, paths: dict) -> None:
     if "prediction_pairs" in summary:
         out.print(f"predictions: {summary['prediction_pairs']} pairs, {summary['prediction_errors']} errors, "
                   f"agreement {_num(summary['prediction_agreement'])}", highlight=False)
+    if summary.get("label_errors"):
+        out.print(f"label errors: {summary['label_errors']} scored pair(s) have no per-label result "
+                  "(see labels_error in agreement.json)", highlight=False)
     if document["annotators"]:
         people = Table(title="Annotators")
         for column in ("annotator", "pairs", "errors", "agreement"):

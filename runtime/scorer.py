@@ -32,6 +32,8 @@ class PairOutcome:
     score: float | None = None
     labels: dict[str, float] | None = None
     error: str | None = None
+    error_where: str | None = None  # "metric.py:12 in agreement" for a metric exception
+    labels_error: str | None = None  # scored, but the per_label=True call failed
 
 
 @dataclass(frozen=True)
@@ -89,18 +91,27 @@ def _parse_result(result: Any, per_label: bool) -> PairOutcome:
     error = result.get("error")
     if error is not None:
         if isinstance(error, dict):
-            return PairOutcome(error=f"{error.get('type', 'Error')}: {error.get('message', '')}")
+            where = error.get("where")
+            return PairOutcome(error=_error_text(error), error_where=where if isinstance(where, str) else None)
         return PairOutcome(error=f"Error: {error}")
     score = result.get("score")
     if not _is_unit(score):
         return PairOutcome(error=f"BadReply: score {score!r} is not a number in [0, 1]")
     labels = None
     if per_label:
+        labels_error = result.get("labels_error")
+        if labels_error is not None:
+            text = _error_text(labels_error) if isinstance(labels_error, dict) else f"Error: {labels_error}"
+            return PairOutcome(score=float(score), labels_error=text)
         labels = result.get("labels")
         if not isinstance(labels, dict) or not all(_is_unit(v) for v in labels.values()):
             return PairOutcome(error=f"BadReply: labels {labels!r} is not a dict of numbers in [0, 1]")
         labels = {str(k): float(v) for k, v in labels.items()}
     return PairOutcome(score=float(score), labels=labels)
+
+
+def _error_text(error: dict) -> str:
+    return f"{error.get('type', 'Error')}: {error.get('message', '')}"
 
 
 def _is_unit(value: Any) -> bool:
@@ -252,8 +263,13 @@ def _label_means(label_dicts: Sequence[dict[str, float]]) -> dict[str, float] | 
 def _pair_entry(ref: PairRef, outcome: PairOutcome, per_label: bool) -> dict:
     entry: dict[str, Any] = {"a": ref.a.id, "b": ref.b.id, "score": outcome.score}
     if per_label:
-        entry["labels"] = outcome.labels
+        if outcome.labels_error is None:
+            entry["labels"] = outcome.labels
+        else:  # scored; only its per-label result is missing
+            entry["labels_error"] = outcome.labels_error
     entry["error"] = outcome.error
+    if outcome.error_where is not None:
+        entry["error_where"] = outcome.error_where
     entry["annotator_a"] = ref.a.annotator
     entry["annotator_b"] = ref.b.annotator
     return entry
@@ -303,6 +319,7 @@ def aggregate(export: Export, plan: ScoringPlan, outcomes: Sequence[PairOutcome]
         "scored_tasks": len(scored),
         "pairs": len(annotation_pairs),
         "errors": sum(1 for p in annotation_pairs if p["error"] is not None),
+        "label_errors": sum(1 for p in annotation_pairs if "labels_error" in p),
         "agreement": _mean(scored),
     }
     if predictions:
@@ -310,6 +327,7 @@ def aggregate(export: Export, plan: ScoringPlan, outcomes: Sequence[PairOutcome]
         summary["prediction_pairs"] = len(prediction_pairs)
         summary["prediction_errors"] = len(prediction_pairs) - len(prediction_scores)
         summary["prediction_agreement"] = _mean(prediction_scores)
+        summary["prediction_label_errors"] = sum(1 for p in prediction_pairs if "labels_error" in p)
     if per_label:
         summary["labels"] = _label_means([t["labels"] for t in tasks_out if t["labels"]])
 

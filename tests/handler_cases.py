@@ -39,6 +39,19 @@ def err(kind: str, message: str) -> dict:
     return {"error": {"type": kind, "message": message}}
 
 
+def raised(kind: str, message: str, line: int, function: str = "agreement") -> dict:
+    """A metric exception: the innermost frame inside metric.py is named as ``where``."""
+    return {"error": {"type": kind, "message": message, "where": f"metric.py:{line} in {function}"}}
+
+
+def scored_without_labels(score: float, error: dict) -> dict:
+    """The per_label=False call succeeded, the per_label=True call did not: the score stands."""
+    return {"score": score, "labels_error": error["error"]}
+
+
+NEUTRAL = raised("KeyError", "'Neutral'", 16)  # choices.py: WEIGHTS has no "Neutral"
+
+
 def invalid(message: str) -> dict:
     return err("InvalidResult", message)
 
@@ -80,7 +93,11 @@ LABEL_CODES = [
     ("int_key", invalid("agreement(per_label=True) returned label 1 (int); labels must be strings")),
     ("none_value", labels_invalid("None (NoneType)", "A")), ("bool_value", labels_invalid("True (bool)", "A")),
     ("nan_value", labels_invalid("nan (float)", "A")),
+    ("missing", raised("KeyError", "'missing'", 22)),
 ]
+# every invalid per-label answer leaves the pair's score (0.5) in place
+LABEL_CODES = [(code, expected if "labels" in expected else scored_without_labels(0.5, expected))
+               for code, expected in LABEL_CODES]
 
 
 def _batch(*tasks, per_label=False) -> dict:
@@ -114,7 +131,7 @@ CASES: dict[str, dict] = {
     "single_different_choice_int_zero_becomes_float": {"metric": "choices", "requests": [
         ({"annotation_1": P, "annotation_2": N}, 200, {"score": 0.0})]},
     "single_metric_exception": {"metric": "choices", "requests": [
-        ({"annotation_1": U, "annotation_2": U}, 200, err("KeyError", "'Neutral'"))]},
+        ({"annotation_1": U, "annotation_2": U}, 200, NEUTRAL)]},
     "single_per_label": {"metric": "choices", "requests": [
         ({"annotation_1": P, "annotation_2": P, "per_label": True}, 200, {"score": 0.99, "labels": {"Positive": 0.99}}),
         ({"annotation_1": P, "annotation_2": N, "per_label": True}, 200,
@@ -127,7 +144,7 @@ CASES: dict[str, dict] = {
                 {"id": "task-18", "annotations": [U, U], "pairs": [[0, 1]]},
                 {"annotations": [P], "pairs": []}), 200,
          {"tasks": [{"id": 17, "results": [{"score": 0.99}, {"score": 0.0}, {"score": 0.0}, {"score": 0.0}]},
-                    {"id": "task-18", "results": [err("KeyError", "'Neutral'")]},
+                    {"id": "task-18", "results": [NEUTRAL]},
                     {"id": None, "results": []}]})]},
     "batch_empty": {"metric": "choices", "requests": [(_batch(), 200, {"tasks": []})]},
     "batch_per_label": {"metric": "choices", "requests": [
@@ -135,7 +152,7 @@ CASES: dict[str, dict] = {
          {"tasks": [{"id": 5, "results": [
              {"score": 0.99, "labels": {"Positive": 0.99}},
              {"score": 0.0, "labels": {"Positive": 0.0, "Neutral": 0.0}},
-             err("KeyError", "'Neutral'")]}]})]},
+             NEUTRAL]}]})]},
     "batch_result_validation": {"metric": "returns", "requests": [
         (_batch({"id": 1, "annotations": [returns(code) for code, _ in SCORE_CODES] + [X],
                  "pairs": [[i, len(SCORE_CODES)] for i in range(len(SCORE_CODES))]}), 200,
@@ -149,11 +166,24 @@ CASES: dict[str, dict] = {
          score_invalid("None (NoneType)"))]},
     "metric_raises_in_both_modes": {"metric": "returns", "requests": [
         ({"annotation_1": returns("half", **{"raise": "metric gave up"}), "annotation_2": X}, 200,
-         err("RuntimeError", "metric gave up")),
+         raised("RuntimeError", "metric gave up", 20)),
         (_batch({"id": 9, "annotations": [returns("half", **{"raise": "no regions"}), X], "pairs": [[0, 1], [1, 1]]},
                 per_label=True), 200,
-         {"tasks": [{"id": 9, "results": [err("RuntimeError", "no regions"), err("KeyError", "'score'")]}]}),
+         {"tasks": [{"id": 9, "results": [raised("RuntimeError", "no regions", 20),
+                                          raised("KeyError", "'score'", 23)]}]}),
     ]},
+    "single_per_label_labels_fail_score_kept": {"metric": "returns", "requests": [
+        ({"annotation_1": returns("half", labels="float"), "annotation_2": X, "per_label": True}, 200,
+         {"score": 0.5, "labels_error": {"type": "InvalidResult", "message":
+          "agreement(per_label=True) returned 0.5 (float); expected a dict {label: number in [0, 1]}"}}),
+        ({"annotation_1": returns("fraction", labels="missing"), "annotation_2": X, "per_label": True}, 200,
+         {"score": 0.75, "labels_error": {"type": "KeyError", "message": "'missing'",
+                                          "where": "metric.py:22 in agreement"}})]},
+    "helper_frame_is_not_the_metric_frame": {"metric": "choices", "requests": [
+        # the KeyError is raised in _choice (line 10), called from agreement (line 14): both in metric.py,
+        # the innermost one is named
+        ({"annotation_1": {"result": []}, "annotation_2": P}, 200,
+         raised("IndexError", "list index out of range", 10, "_choice"))]},
     "metric_loaded_once_per_process": {"metric": "counting", "requests": [
         (_batch({"id": 1, "annotations": [P, N, U], "pairs": [[0, 1], [0, 2], [1, 2]]}), 200,
          {"tasks": [{"id": 1, "results": [{"score": 1.0}] * 3}]}),
@@ -254,23 +284,40 @@ def _call(function, *args):
             return None, exc, out.getvalue()
 
 
+def _raised_count(results: list) -> int:
+    """How many metric exceptions a request's results record (score and per-label calls)."""
+    return sum(1 for r in results for key in ("error", "labels_error") if "where" in r.get(key, {}))
+
+
 def _check_log(where: str, log: str, status: int, body) -> list[str]:
+    """One invocation line last; before it a traceback line for each of the first 3 metric exceptions
+    (plus one line counting the rest)."""
     lines = [line for line in log.splitlines() if line.strip()]
-    if len(lines) != 1:
-        return [f"{where}: expected one log line, got {len(lines)}: {log!r}"]
-    entry = json.loads(lines[0])
+    if not lines:
+        return [f"{where}: no log line"]
+    entry = json.loads(lines[-1])
     problems = []
+    if status != 400:
+        results = [r for t in body["tasks"] for r in t["results"]] if "tasks" in body else [body]
+        raised_count = _raised_count(results)
+        expected_lines = min(raised_count, 3) + (1 if raised_count > 3 else 0)
+        metric_lines = [json.loads(line) for line in lines[:-1]]
+        if len(metric_lines) != expected_lines or any(e.get("entry") != "metric" for e in metric_lines):
+            return [f"{where}: expected {expected_lines} metric line(s) before the invocation line: {log!r}"]
+    elif len(lines) != 1:
+        return [f"{where}: expected one log line, got {len(lines)}: {log!r}"]
     if status == 400:
         if entry.get("severity") != "ERROR" or not entry["message"].startswith("bad request: "):
             problems.append(f"{where}: bad-request log line wrong: {entry}")
         return problems
     results = [r for t in body["tasks"] for r in t["results"]] if "tasks" in body else [body]
     expected = {"tasks": len(body.get("tasks", [])), "pairs": len(results),
-                "errors": sum("error" in r for r in results)}
+                "errors": sum("error" in r for r in results),
+                "label_errors": sum("labels_error" in r for r in results) or None}
     got = {key: entry.get(key) for key in expected}
     if got != expected:
         problems.append(f"{where}: log counts {got} != {expected}")
-    if entry.get("severity") != ("WARNING" if expected["errors"] else "INFO"):
+    if entry.get("severity") != ("WARNING" if expected["errors"] or expected["label_errors"] else "INFO"):
         problems.append(f"{where}: log severity {entry.get('severity')}")
     if not isinstance(entry.get("ms"), (int, float)):
         problems.append(f"{where}: log line has no ms")

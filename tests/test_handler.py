@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from handler_cases import CASES, DEFAULT_HANDLER, LAMBDA_ONLY, METRICS, check_case, check_lambda_only
+from handler_cases import CASES, DEFAULT_HANDLER, LAMBDA_ONLY, METRICS, check_case, check_lambda_only, load_handler
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,8 @@ def test_flask_request_through_functions_framework(tmp_path, capsys):
     assert reply.status_code == 200
     assert reply.headers["Content-Type"] == "application/json"
     assert reply.get_json() == {"tasks": [{"id": 4, "results": [
-        {"score": 0.99}, {"score": 0.0}, {"error": {"type": "KeyError", "message": "'Neutral'"}}]}]}
+        {"score": 0.99}, {"score": 0.0},
+        {"error": {"type": "KeyError", "message": "'Neutral'", "where": "metric.py:16 in agreement"}}]}]}
     reply = client.post("/", data=b"{not json", content_type="application/json")
     assert reply.status_code == 400
     assert reply.get_json() == {"error": {"type": "BadRequest", "message":
@@ -68,8 +69,54 @@ def test_flask_request_through_functions_framework(tmp_path, capsys):
     reply = client.get("/")
     assert (reply.status_code, reply.get_json()) == (200, {"status": "ok"})
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert [(l["severity"], l.get("tasks"), l.get("pairs"), l.get("errors")) for l in lines] == [
-        ("WARNING", 1, 3, 1), ("ERROR", 0, 0, 0)]
+    assert [(l["severity"], l.get("entry"), l.get("tasks"), l.get("pairs"), l.get("errors")) for l in lines] == [
+        ("ERROR", "metric", None, None, None), ("WARNING", "http", 1, 3, 1), ("ERROR", "http", 0, 0, 0)]
+    assert lines[0]["where"] == "metric.py:16 in agreement"
+
+
+def test_metric_exceptions_log_a_compact_traceback_for_the_first_three(tmp_path, capsys):
+    """`lse-metrics logs` shows where the metric failed: the metric's frames only, at most 3 per request."""
+    handler = load_handler(tmp_path, "choices")
+    U = {"result": [{"value": {"choices": ["Neutral"]}}]}
+    pairs = [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3]]
+    response = handler.lambda_handler({"tasks": [{"id": 8, "annotations": [U] * 4, "pairs": pairs}]})
+    where = "metric.py:16 in agreement"
+    assert response == {"tasks": [{"id": 8, "results": [
+        {"error": {"type": "KeyError", "message": "'Neutral'", "where": where}}] * 5}]}
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    metric_file = str(tmp_path / "metric.py")
+    traceback_text = (
+        f'  File "{metric_file}", line 16, in agreement\n'
+        "    weight = WEIGHTS[choice_1]\n"
+        "             ~~~~~~~^^^^^^^^^^\n"
+        "KeyError: 'Neutral'"
+    )
+    assert [(l["severity"], l["message"]) for l in lines[:-1]] == [
+        ("ERROR", f"metric raised on task 8 pair [0, 1]: KeyError: 'Neutral'\n{traceback_text}"),
+        ("ERROR", f"metric raised on task 8 pair [0, 2]: KeyError: 'Neutral'\n{traceback_text}"),
+        ("ERROR", f"metric raised on task 8 pair [0, 3]: KeyError: 'Neutral'\n{traceback_text}"),
+        ("ERROR", "metric raised on 2 more pair(s) of this request (tracebacks not logged)"),
+    ]
+    assert [l["where"] for l in lines[:3]] == [where] * 3
+    assert lines[-1]["message"].startswith("agreement: 1 task(s), 5 pair(s), 5 error(s), ")
+    # the cap is per request: the next request logs its own first failures again
+    handler.lambda_handler({"annotation_1": U, "annotation_2": U})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [l["message"].split("\n")[0] for l in lines[:-1]] == ["metric raised on the pair: KeyError: 'Neutral'"]
+
+
+def test_labels_failure_keeps_the_score_and_is_counted_apart(tmp_path, capsys):
+    """per_label=True returning a float: the pair keeps its score, the labels failure is reported apart."""
+    handler = load_handler(tmp_path, "returns")
+    a1 = {"id": 1, "score": "half", "labels": "float", "result": []}
+    a2 = {"id": 2, "result": []}
+    response = handler.lambda_handler({"per_label": True, "tasks": [{"id": 3, "annotations": [a1, a2], "pairs": [[0, 1]]}]})
+    assert response == {"tasks": [{"id": 3, "results": [{"score": 0.5, "labels_error": {
+        "type": "InvalidResult",
+        "message": "agreement(per_label=True) returned 0.5 (float); expected a dict {label: number in [0, 1]}"}}]}]}
+    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (line["severity"], line["errors"], line["label_errors"]) == ("WARNING", 0, 1)
+    assert line["message"].startswith("agreement: 1 task(s), 1 pair(s), 0 error(s), 1 label error(s), ")
 
 
 IMPORT_PROBE = r"""
