@@ -37,7 +37,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
                                  "grantBuildServiceAccountRoles": False},
     "gke-workload-identity-explicit": {
         "deployment": "gke-workload-identity", "namespace": "tools",
-        "serviceAccounts": {"app": "label-studio", "rqworker": "label-studio-workers"},
+        "serviceAccounts": ["label-studio", "label-studio-workers"],
         "appServiceAccountEmail": SHARED_APP_SA},
 }
 # The three deployment variants; the other scenarios toggle one option each.

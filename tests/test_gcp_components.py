@@ -20,7 +20,6 @@ from lse_custom_metrics.components.gcp import (
     GkeNodeIdentityArgs,
     GkeWorkloadIdentity,
     GkeWorkloadIdentityArgs,
-    KubernetesServiceAccounts,
 )
 from pulumi_harness import run_pulumi
 
@@ -71,11 +70,30 @@ def test_node_identity_with_its_own_role_and_runtime_account():
                      "lse-custom-metrics:gcp:DeployerBinding"}
 
 
-def test_workload_identity_release_derives_both_ksa_names():
-    assert KubernetesServiceAccounts.for_release("lse") == KubernetesServiceAccounts("lse-ls-app", "lse-ls-rqworker")
-    args = GkeWorkloadIdentityArgs(project=PROJECT, deployer_role=None, runtime_service_account_name="x",
-                                   namespace="ns", helm_release="prod")
-    assert args.resolved_service_accounts() == KubernetesServiceAccounts("prod-ls-app", "prod-ls-rqworker")
+def test_workload_identity_release_derives_both_ksa_names_and_a_list_overrides_them():
+    def args(**kwargs):
+        return GkeWorkloadIdentityArgs(project=PROJECT, deployer_role=None, runtime_service_account_name="x",
+                                       namespace="ns", **kwargs)
+
+    assert args().resolved_service_accounts() == ["lse-ls-app", "lse-ls-rqworker"]
+    assert args(helm_release="prod").resolved_service_accounts() == ["prod-ls-app", "prod-ls-rqworker"]
+    # as on AWS, an explicit list replaces the release-derived names, whatever the release
+    assert args(helm_release="prod", kubernetes_service_accounts=["ls", "ls-workers", "ls-cron"]
+                ).resolved_service_accounts() == ["ls", "ls-workers", "ls-cron"]
+
+
+def test_workload_identity_grants_one_member_per_listed_kubernetes_account():
+    def program():
+        role = CustomMetricsDeployerRole("role", CustomMetricsDeployerRoleArgs(project=PROJECT))
+        GkeWorkloadIdentity("wi", GkeWorkloadIdentityArgs(
+            project=PROJECT, deployer_role=role, runtime_service_account_name="x", namespace="tools",
+            helm_release="ignored", kubernetes_service_accounts=["ls", "ls-workers", "ls-cron"]))
+
+    run = run_pulumi(program)
+    grants = {r.name: r.inputs["member"] for r in run.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+              if r.inputs["role"] == "roles/iam.workloadIdentityUser"}
+    assert grants == {f"wi-ksa-{ksa}": f"serviceAccount:{PROJECT}.svc.id.goog[tools/{ksa}]"
+                      for ksa in ("ls", "ls-workers", "ls-cron")}
 
 
 def test_component_input_errors_name_the_args_field():
@@ -112,6 +130,14 @@ def test_component_input_errors_name_the_args_field():
     ({"deployment": "gce-vm", "use_predefined_roles": "true"}, "use_predefined_roles", "must be true or false"),
     ({"deployment": "gce-vm", "deployer_role_id": "a-b"}, "deployer_role_id", "no '-'"),
     ({"deployment": "gce-vm", "runtime_service_account_id": "Runtime"}, "runtime_service_account_id", "6-30"),
+    ({"deployment": "gke-workload-identity", "namespace": "ns", "kubernetes_service_accounts": []},
+     "kubernetes_service_accounts", "must be a non-empty list"),
+    ({"deployment": "gke-workload-identity", "namespace": "ns", "kubernetes_service_accounts": "lse-ls-app"},
+     "kubernetes_service_accounts", "must be a non-empty list"),
+    ({"deployment": "gke-workload-identity", "namespace": "ns", "kubernetes_service_accounts": ["a", "Worker"]},
+     "kubernetes_service_accounts", "kubernetes_service_accounts[1]: 'Worker' is not valid"),
+    ({"deployment": "gke-workload-identity", "namespace": "ns", "kubernetes_service_accounts": ["a", "a"]},
+     "kubernetes_service_accounts", "names must be distinct"),
 ])
 def test_foundation_args_errors(kwargs, field, fragment):
     with pytest.raises(GcpFoundationArgsError) as info:

@@ -183,7 +183,7 @@ def test_grants_wait_for_the_role_and_account_they_name(runs):
     app = run.one(ACCOUNT, "lse-custom-metrics-gke-wi-account")
     grant = run.one(PROJECT_MEMBER, "lse-custom-metrics-gke-wi-grant-deployer-role")
     assert {role.urn, app.urn} <= set(grant.dependencies)
-    for ksa in ("app", "rqworker"):
+    for ksa in ("lse-ls-app", "lse-ls-rqworker"):
         assert app.urn in run.one(SA_MEMBER, f"lse-custom-metrics-gke-wi-ksa-{ksa}").dependencies
 
 

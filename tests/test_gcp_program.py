@@ -116,10 +116,25 @@ def test_gke_workload_identity_outputs_exact():
     assert run.outputs == _common_outputs("gke-workload-identity", LSE_APP_EMAIL) | {
         "helmValues": {"app": annotated, "rqworker": annotated},
         "helmValuesYaml": expected_yaml,
-        "workloadIdentityMembers": {
-            "app": f"serviceAccount:{GCP_PROJECT}.svc.id.goog[labeling/prod-ls-app]",
-            "rqworker": f"serviceAccount:{GCP_PROJECT}.svc.id.goog[labeling/prod-ls-rqworker]"},
+        "workloadIdentityMembers": [
+            f"serviceAccount:{GCP_PROJECT}.svc.id.goog[labeling/prod-ls-app]",
+            f"serviceAccount:{GCP_PROJECT}.svc.id.goog[labeling/prod-ls-rqworker]"],
     }
+
+
+def test_service_accounts_list_overrides_helm_release_as_on_aws():
+    run = run_program(stack_config({"deployment": "gke-workload-identity", "namespace": "labeling",
+                                    "helmRelease": "prod", "serviceAccounts": ["ls", "ls-workers", "ls-cron"]}))
+    assert run.outputs["workloadIdentityMembers"] == [
+        f"serviceAccount:{GCP_PROJECT}.svc.id.goog[labeling/{ksa}]" for ksa in ("ls", "ls-workers", "ls-cron")]
+    grants = {r.name: r.inputs["member"] for r in run.of_type("gcp:serviceaccount/iAMMember:IAMMember")}
+    assert grants == {f"lse-custom-metrics-gke-wi-ksa-{ksa}": f"serviceAccount:{GCP_PROJECT}.svc.id.goog[labeling/{ksa}]"
+                      for ksa in ("ls", "ls-workers", "ls-cron")}
+    # the chart's keys stay `app` and `rqworker`, whatever the accounts are called
+    assert set(run.outputs["helmValues"]) == {"app", "rqworker"}
+    for component in ("app", "rqworker"):
+        assert run.outputs["helmValues"][component]["serviceAccount"] == {
+            "annotations": {"iam.gke.io/gcp-service-account": LSE_APP_EMAIL}}
 
 
 def test_options_change_the_role_outputs():
@@ -162,9 +177,9 @@ def test_program_runs_from_the_example_stack_file():
     # gke-workload-identity (17) + the SA-level actAs grant the example enables
     assert len(custom) == 18
     assert run.outputs["labels"] == {"team": "labeling", "cost-center": "ml-platform"}
-    assert run.outputs["workloadIdentityMembers"] == {
-        "app": "serviceAccount:acme-labeling.svc.id.goog[labeling/lse-ls-app]",
-        "rqworker": "serviceAccount:acme-labeling.svc.id.goog[labeling/lse-ls-rqworker]"}
+    assert run.outputs["workloadIdentityMembers"] == [
+        "serviceAccount:acme-labeling.svc.id.goog[labeling/lse-ls-app]",
+        "serviceAccount:acme-labeling.svc.id.goog[labeling/lse-ls-rqworker]"]
     assert run.outputs["deployerRuntimeServiceAccountRoles"] == ["roles/iam.serviceAccountUser"]
 
 
@@ -183,7 +198,7 @@ def test_example_stack_file_shows_every_key_of_every_variant():
     {"deployment": "gce-vm", "appServiceAccountEmail": "vm@acme-labeling.iam.gserviceaccount.com"},
     {"deployment": "gke-workload-identity", "namespace": "default"},
     {"deployment": "gke-workload-identity", "namespace": "default",
-     "serviceAccounts": {"app": "a", "rqworker": "b"}},
+     "serviceAccounts": ["a", "b"]},
     {"deployment": "gke-node", "nodeServiceAccountEmail": f"{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com"},
 ])
 def test_program_runs_for_every_variant_and_only_invokes_get_project(variant_keys):
@@ -206,7 +221,9 @@ BAD_CONFIGS = [
     ("unknown-key", {f"{NS}:namepsace": "labeling"}, f"{NS}:namepsace", "unknown key", "gce-vm"),
     ("aws-key-on-gcp", {f"{NS}:irsaRoleName": "x"}, f"{NS}:irsaRoleName", "unknown key", "gce-vm"),
     ("node-email-on-gce-vm", {f"{NS}:nodeServiceAccountEmail": NODE_SA}, f"{NS}:nodeServiceAccountEmail",
-     "is not used by this deployment (only by gke-node) (deployment 'gce-vm') allowed: appServiceAccountEmail",
+     "is only used by deployment 'gke-node' (deployment 'gce-vm') allowed: cloud, deployment, "
+     "usePredefinedRoles, scopeActAsToRuntimeServiceAccount, grantBuildServiceAccountRoles, labels, "
+     "appServiceAccountEmail",
      "gce-vm"),
     ("app-email-invalid", {f"{NS}:appServiceAccountEmail": "lse-app@gmail.com"},
      f"{NS}:appServiceAccountEmail", "a service-account email", "gce-vm"),
@@ -227,25 +244,26 @@ BAD_CONFIGS = [
 ]
 WI = {f"{NS}:deployment": "gke-workload-identity", f"{NS}:namespace": "labeling"}
 BAD_CONFIGS += [
-    ("namespace-missing", {**WI, f"{NS}:namespace": None}, f"{NS}:namespace", "is required",
+    ("namespace-missing", {**WI, f"{NS}:namespace": None}, f"{NS}:namespace", "missing",
      "gke-workload-identity"),
     ("namespace-invalid", {**WI, f"{NS}:namespace": "Labeling!"}, f"{NS}:namespace",
-     "a Kubernetes namespace", "gke-workload-identity"),
-    ("release-and-names", {**WI, f"{NS}:helmRelease": "lse",
-                           f"{NS}:serviceAccounts": {"app": "a", "rqworker": "b"}},
-     f"{NS}:helmRelease", "not both", "gke-workload-identity"),
-    ("release-invalid", {**WI, f"{NS}:helmRelease": "LSE"}, f"{NS}:helmRelease", "a helm release name",
+     "'Labeling!' is not a Kubernetes namespace name", "gke-workload-identity"),
+    ("release-invalid", {**WI, f"{NS}:helmRelease": "LSE"}, f"{NS}:helmRelease", "'LSE' is not a helm release name",
      "gke-workload-identity"),
     ("release-too-long", {**WI, f"{NS}:helmRelease": "a" * 54}, f"{NS}:helmRelease", "at most 53",
      "gke-workload-identity"),
-    ("service-accounts-list", {**WI, f"{NS}:serviceAccounts": ["a", "b"]}, f"{NS}:serviceAccounts",
-     'must be {"app": "<ksa name>", "rqworker": "<ksa name>"}', "gke-workload-identity"),
-    ("service-accounts-missing-rqworker", {**WI, f"{NS}:serviceAccounts": {"app": "a"}},
-     f"{NS}:serviceAccounts", "must be {", "gke-workload-identity"),
-    ("service-account-name-invalid", {**WI, f"{NS}:serviceAccounts": {"app": "Label_Studio", "rqworker": "b"}},
-     f"{NS}:serviceAccounts", "app: 'Label_Studio' is not valid", "gke-workload-identity"),
+    ("service-accounts-map", {**WI, f"{NS}:serviceAccounts": {"app": "a", "rqworker": "b"}},
+     f"{NS}:serviceAccounts", "must be a list of names", "gke-workload-identity"),
+    ("service-accounts-empty", {**WI, f"{NS}:serviceAccounts": []}, f"{NS}:serviceAccounts",
+     "must be a list of names", "gke-workload-identity"),
+    ("service-accounts-not-a-list", {**WI, f"{NS}:serviceAccounts": "lse-ls-app"}, f"{NS}:serviceAccounts",
+     "must be a list of names", "gke-workload-identity"),
+    ("service-accounts-duplicate", {**WI, f"{NS}:serviceAccounts": ["a", "a"]}, f"{NS}:serviceAccounts",
+     "names must be distinct", "gke-workload-identity"),
+    ("service-account-name-invalid", {**WI, f"{NS}:serviceAccounts": ["lse-ls-app", "Label_Studio"]},
+     f"{NS}:serviceAccounts", "'Label_Studio' is not a Kubernetes service account name", "gke-workload-identity"),
     ("node-email-on-wi", {**WI, f"{NS}:nodeServiceAccountEmail": NODE_SA}, f"{NS}:nodeServiceAccountEmail",
-     "is not used by this deployment", "gke-workload-identity"),
+     "is only used by deployment 'gke-node'", "gke-workload-identity"),
 ]
 NODE = {f"{NS}:deployment": "gke-node", f"{NS}:nodeServiceAccountEmail": NODE_SA}
 BAD_CONFIGS += [
@@ -254,12 +272,16 @@ BAD_CONFIGS += [
     ("node-email-invalid", {**NODE, f"{NS}:nodeServiceAccountEmail": "gke-nodes"},
      f"{NS}:nodeServiceAccountEmail", "'gke-nodes' is not valid", "gke-node"),
     ("namespace-on-node", {**NODE, f"{NS}:namespace": "labeling"}, f"{NS}:namespace",
-     "is not used by this deployment (only by gke-workload-identity) (deployment 'gke-node') "
-     "allowed: nodeServiceAccountEmail",
+     "is only used by deployment 'gke-workload-identity' (deployment 'gke-node') "
+     "allowed: cloud, deployment, usePredefinedRoles, scopeActAsToRuntimeServiceAccount, "
+     "grantBuildServiceAccountRoles, labels, nodeServiceAccountEmail",
      "gke-node"),
     ("app-email-on-node", {**NODE, f"{NS}:appServiceAccountEmail": "a@b.iam.gserviceaccount.com"},
-     f"{NS}:appServiceAccountEmail", "only by gce-vm, gke-workload-identity", "gke-node"),
-    ("release-on-node", {**NODE, f"{NS}:helmRelease": "lse"}, f"{NS}:helmRelease", "is not used", "gke-node"),
+     f"{NS}:appServiceAccountEmail", "is only used by deployments 'gce-vm', 'gke-workload-identity'", "gke-node"),
+    ("release-on-node", {**NODE, f"{NS}:helmRelease": "lse"}, f"{NS}:helmRelease",
+     "is only used by deployment 'gke-workload-identity'", "gke-node"),
+    ("service-accounts-on-node", {**NODE, f"{NS}:serviceAccounts": ["a"]}, f"{NS}:serviceAccounts",
+     "is only used by deployment 'gke-workload-identity'", "gke-node"),
 ]
 
 
@@ -292,3 +314,68 @@ def test_bad_config_names_the_key_and_registers_nothing(changes, key, fragment, 
     if variant:
         assert f"(deployment '{variant}')" in str(err)
     assert run.resources == [] and run.calls == [] and run.outputs == {}
+
+
+# --- the keys both clouds share read the same ------------------------------------------------------------
+
+SHARED_KEY_MISTAKES = [
+    # (id, changes to the Kubernetes variant's config: None deletes the key)
+    ("namespace-missing", {"namespace": None}),
+    ("namespace-invalid", {"namespace": "Label_Studio"}),
+    ("release-invalid", {"helmRelease": "LSE"}),
+    ("service-accounts-empty", {"serviceAccounts": []}),
+    ("service-accounts-map", {"serviceAccounts": {"app": "a", "rqworker": "b"}}),
+    ("service-accounts-duplicate", {"serviceAccounts": ["a", "a"]}),
+    ("service-account-name-invalid", {"serviceAccounts": ["lse-ls-app", "Worker"]}),
+    ("deployment-missing", {"deployment": None}),
+]
+
+
+def _config_error(config: dict) -> ConfigError:
+    errors: list[ConfigError] = []
+
+    def program():
+        from lse_custom_metrics.components.program import run
+
+        try:
+            run()
+        except ConfigError as err:
+            errors.append(err)
+
+    run_pulumi(program, config=config)
+    assert len(errors) == 1, "expected a ConfigError"
+    return errors[0]
+
+
+@pytest.mark.parametrize("changes", [c[1] for c in SHARED_KEY_MISTAKES], ids=[c[0] for c in SHARED_KEY_MISTAKES])
+def test_shared_keys_fail_with_the_same_words_on_aws_and_gcp(changes):
+    from test_aws_variant_configs import stack_config as aws_stack_config
+
+    gcp_config = stack_config({"deployment": "gke-workload-identity", "namespace": "labeling"})
+    for key, value in changes.items():
+        if value is None:
+            gcp_config.pop(f"{NS}:{key}", None)
+        else:
+            gcp_config[f"{NS}:{key}"] = value
+    aws_error = _config_error(aws_stack_config("eks-oidc", **changes))
+    gcp_error = _config_error(gcp_config)
+    assert aws_error.key == gcp_error.key
+    if "deployment" in changes:  # only the allowed variants differ
+        assert str(aws_error).split(" allowed: ")[0] == str(gcp_error).split(" allowed: ")[0] == (
+            "config key 'lse-custom-metrics:deployment': missing")
+        return
+    assert (aws_error.variant, gcp_error.variant) == ("eks-oidc", "gke-workload-identity")
+    assert str(aws_error).replace("'eks-oidc'", "'<k8s>'") == str(gcp_error).replace(
+        "'gke-workload-identity'", "'<k8s>'")
+
+
+def test_a_kubernetes_key_on_a_non_kubernetes_variant_reads_the_same_on_both_clouds():
+    from test_aws_variant_configs import stack_config as aws_stack_config
+
+    aws_error = _config_error(aws_stack_config("eks-node-role", serviceAccounts=["a"]))
+    gcp_error = _config_error(stack_config({"deployment": "gke-node", "nodeServiceAccountEmail": NODE_SA,
+                                            "serviceAccounts": ["a"]}))
+    assert str(aws_error).startswith("config key 'lse-custom-metrics:serviceAccounts': "
+                                     "is only used by deployment 'eks-oidc' (deployment 'eks-node-role')")
+    assert str(gcp_error).startswith("config key 'lse-custom-metrics:serviceAccounts': "
+                                     "is only used by deployment 'gke-workload-identity' (deployment 'gke-node')")

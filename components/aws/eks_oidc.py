@@ -7,15 +7,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from ..facts import AWS_IRSA_ROLE_NAME, HELM_RELEASE_DEFAULT, KSA_SUFFIXES
+from ..facts import AWS_IRSA_ROLE_NAME, HELM_RELEASE_DEFAULT
+from ..shared_keys import release_service_accounts
 from ._component import TYPE_PREFIX, child_opts, tags_input
 from .arns import parse_oidc_provider
 from .policy_documents import irsa_trust_policy, service_account_subjects, to_json
-
-
-def release_service_accounts(release: str) -> list[str]:
-    """The LSE helm chart's two service accounts: `<release>-ls-app` and `<release>-ls-rqworker`."""
-    return [f"{release}{suffix}" for suffix in KSA_SUFFIXES]
 
 
 @dataclass

@@ -8,19 +8,23 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from ..config import ConfigError
-from ..facts import AWS_DEPLOYMENTS, FUNCTION_PREFIX, HELM_RELEASE_DEFAULT
+from ..facts import AWS_DEPLOYMENTS, FUNCTION_PREFIX
+from ..shared_keys import (
+    ConfigSource,
+    other_variant_key_error,
+    read_deployment,
+    read_helm_release,
+    read_namespace,
+    read_service_accounts,
+)
 from .arns import normalise_issuer, parse_oidc_provider, role_name_from
 
 # Lambda names are 1-64 of [A-Za-z0-9_-]; LSE appends "<project id>-<10-digit unix time>", so a prefix of
 # at most 40 characters leaves room for project ids up to 13 digits.
 FUNCTION_PREFIX_MAX = 40
 _FUNCTION_PREFIX = re.compile(r"^[A-Za-z0-9_-]+$")
-_DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$")
-_HELM_RELEASE = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,51}[a-z0-9])?$")  # helm: DNS label of at most 53
 _REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 
 # Keys that only make sense for one variant: given with another one, they are a mistake worth naming.
@@ -33,10 +37,6 @@ VARIANT_KEYS = {
 COMMON_KEYS = ("cloud", "deployment", "functionPrefix", "tags")
 # A syntactically valid partition/account, only to check an issuer URL early (the real ones come later).
 _PLACEHOLDER_PARTITION, _PLACEHOLDER_ACCOUNT = "aws", "000000000000"
-
-
-class ConfigSource(Protocol):
-    def get(self, key: str) -> str | None: ...
 
 
 @dataclass
@@ -54,17 +54,12 @@ class AwsStackSettings:
 
 
 def read_settings(config: ConfigSource, aws_config: ConfigSource) -> AwsStackSettings:
-    deployment = config.get("deployment")
-    if deployment is None:
-        raise ConfigError("deployment", "missing", allowed=AWS_DEPLOYMENTS)
-    if deployment not in AWS_DEPLOYMENTS:
-        raise ConfigError("deployment", f"unknown value '{deployment}'", allowed=AWS_DEPLOYMENTS)
-
+    deployment = read_deployment(config, AWS_DEPLOYMENTS)
     for variant, keys in VARIANT_KEYS.items():
         for key in keys:
             if variant != deployment and key not in VARIANT_KEYS[deployment] and config.get(key) is not None:
-                raise ConfigError(key, f"is only used by deployment '{variant}'", variant=deployment,
-                                  allowed=COMMON_KEYS + VARIANT_KEYS[deployment])
+                raise other_variant_key_error(key, deployment, [variant],
+                                              allowed_keys=COMMON_KEYS + VARIANT_KEYS[deployment])
 
     region = aws_config.get("region")
     if not region:
@@ -156,35 +151,6 @@ def _read_eks_oidc(config: ConfigSource, settings: AwsStackSettings) -> None:
                           variant=deployment, allowed=provider_allowed) from None
     settings.oidc_provider = (arn if arn is not None else url).strip()
 
-    namespace = config.get("namespace")
-    ns_allowed = ["the Kubernetes namespace of the LSE helm release (DNS label: a-z 0-9 -, at most 63)"]
-    if namespace is None:
-        raise ConfigError("namespace", "missing", variant=deployment, allowed=ns_allowed)
-    if not _DNS_LABEL.match(namespace):
-        raise ConfigError("namespace", f"'{namespace}' is not a Kubernetes namespace name", variant=deployment,
-                          allowed=ns_allowed)
-    settings.namespace = namespace
-
-    release = config.get("helmRelease")
-    if release is not None and not _HELM_RELEASE.match(release):
-        raise ConfigError("helmRelease", f"'{release}' is not a helm release name", variant=deployment,
-                          allowed=[f"a-z 0-9 -, at most 53 characters (default '{HELM_RELEASE_DEFAULT}')"])
-    settings.helm_release = release
-
-    raw = config.get("serviceAccounts")
-    if raw is not None:
-        sa_allowed = ["a non-empty list of distinct Kubernetes service account names "
-                      "(overrides <helmRelease>-ls-app and <helmRelease>-ls-rqworker)"]
-        try:
-            accounts: Any = json.loads(raw)
-        except ValueError:
-            accounts = None
-        if not (isinstance(accounts, list) and accounts and all(isinstance(a, str) for a in accounts)):
-            raise ConfigError("serviceAccounts", f"must be a list of names, got {raw!r}", variant=deployment,
-                              allowed=sa_allowed)
-        bad = [a for a in accounts if not _DNS_SUBDOMAIN.match(a)]
-        if bad or len(set(accounts)) != len(accounts):
-            problem = (f"'{bad[0]}' is not a Kubernetes service account name" if bad
-                       else "names must be distinct")
-            raise ConfigError("serviceAccounts", problem, variant=deployment, allowed=sa_allowed)
-        settings.service_accounts = accounts
+    settings.namespace = read_namespace(config, deployment)
+    settings.helm_release = read_helm_release(config, deployment)
+    settings.service_accounts = read_service_accounts(config, deployment)

@@ -13,7 +13,7 @@ from .deployer_role import (
 from .foundation import GcpCustomMetricsFoundation, GcpCustomMetricsFoundationArgs, GcpFoundationArgsError
 from .gce_vm import GceVmIdentity, GceVmIdentityArgs
 from .gke_node import GkeNodeIdentity, GkeNodeIdentityArgs
-from .gke_workload_identity import GkeWorkloadIdentity, GkeWorkloadIdentityArgs, KubernetesServiceAccounts
+from .gke_workload_identity import GkeWorkloadIdentity, GkeWorkloadIdentityArgs
 from .naming import GcpNameError
 from .runtime_service_account import CustomMetricsRuntimeServiceAccount, CustomMetricsRuntimeServiceAccountArgs
 from .services import CustomMetricsProjectServices, CustomMetricsProjectServicesArgs
@@ -39,5 +39,4 @@ __all__ = [
     "GkeNodeIdentityArgs",
     "GkeWorkloadIdentity",
     "GkeWorkloadIdentityArgs",
-    "KubernetesServiceAccounts",
 ]

@@ -1,7 +1,7 @@
 """`GcpCustomMetricsFoundation`: everything LSE needs on GCP for one deployment variant, and what to paste."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -22,16 +22,12 @@ from .build_service_account import (
 from .deployer_role import CustomMetricsDeployerRole, CustomMetricsDeployerRoleArgs
 from .gce_vm import GceVmIdentity, GceVmIdentityArgs
 from .gke_node import GkeNodeIdentity, GkeNodeIdentityArgs
-from .gke_workload_identity import (
-    GkeWorkloadIdentity,
-    GkeWorkloadIdentityArgs,
-    KubernetesServiceAccounts,
-)
+from .gke_workload_identity import GkeWorkloadIdentity, GkeWorkloadIdentityArgs
 from .naming import (
     GcpNameError,
     check_custom_role_id,
     check_helm_release,
-    check_kubernetes_service_account,
+    check_kubernetes_service_accounts,
     check_labels,
     check_namespace,
     check_project_id,
@@ -93,7 +89,9 @@ class GcpCustomMetricsFoundationArgs:
     # gke-workload-identity: where the chart runs and what its KSAs are called.
     namespace: pulumi.Input[str] | None = None
     helm_release: str | None = None
-    kubernetes_service_accounts: KubernetesServiceAccounts | None = None
+    # Kubernetes service-account names; given, they replace the release-derived `<release>-ls-app` and
+    # `<release>-ls-rqworker` (as `service_accounts` does on AWS).
+    kubernetes_service_accounts: Sequence[str] | None = None
     use_predefined_roles: bool = False
     scope_act_as_to_runtime_service_account: bool = False
     grant_build_service_account_roles: bool = True
@@ -120,10 +118,6 @@ class GcpCustomMetricsFoundationArgs:
         for name in REQUIRED_FIELDS[variant]:
             if getattr(self, name) is None:
                 raise GcpFoundationArgsError(name, "is required", variant=variant)
-        if self.helm_release is not None and self.kubernetes_service_accounts is not None:
-            raise GcpFoundationArgsError(
-                "helm_release", "set either helm_release (KSA names derived from it) or "
-                "kubernetes_service_accounts (explicit names), not both", variant=variant)
         for name in BOOLEAN_FIELDS:
             if not isinstance(getattr(self, name), bool):
                 raise GcpFoundationArgsError(name, f"must be true or false, got {getattr(self, name)!r}",
@@ -135,6 +129,7 @@ class GcpCustomMetricsFoundationArgs:
             ("node_service_account_email", check_service_account_email),
             ("namespace", check_namespace),
             ("helm_release", check_helm_release),
+            ("kubernetes_service_accounts", check_kubernetes_service_accounts),
             ("labels", check_labels),
             ("runtime_service_account_id", check_service_account_id),
             ("app_service_account_id", check_service_account_id),
@@ -149,16 +144,6 @@ class GcpCustomMetricsFoundationArgs:
             except GcpNameError as err:
                 raise GcpFoundationArgsError(name, err.problem if err.what == name else str(err),
                                              variant=variant) from None
-        if variant == "gke-workload-identity":
-            ksas = self.kubernetes_service_accounts or KubernetesServiceAccounts.for_release(
-                self.helm_release or HELM_RELEASE_DEFAULT)
-            for component, ksa in ksas.items():
-                try:
-                    check_kubernetes_service_account(component, ksa)
-                except GcpNameError as err:
-                    raise GcpFoundationArgsError(
-                        "kubernetes_service_accounts", f"{component}: {err.problem}",
-                        variant=variant) from None
 
 
 class GcpCustomMetricsFoundation(pulumi.ComponentResource):

@@ -11,6 +11,8 @@ from typing import Any
 
 import pulumi
 
+from ..shared_keys import HELM_RELEASE_RE, KUBERNETES_NAMESPACE_RE, KUBERNETES_SERVICE_ACCOUNT_RE
+
 # DESIGN §5: service-account account id and custom-role id.
 SERVICE_ACCOUNT_ID_RE = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
 CUSTOM_ROLE_ID_RE = re.compile(r"^[a-zA-Z0-9_.]{3,64}$")
@@ -22,11 +24,9 @@ REGION_RE = re.compile(r"^[a-z]+(?:-[a-z]+)+[0-9]+$")
 # accounts GKE nodes and VMs often run as (`123-compute@developer.gserviceaccount.com`).
 SERVICE_ACCOUNT_EMAIL_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}@(?:[a-z0-9-]+\.)*gserviceaccount\.com$")
 USER_MANAGED_EMAIL_RE = re.compile(r"^[a-z0-9-]+@(?P<project>[a-z0-9-]+)\.iam\.gserviceaccount\.com$")
-# Kubernetes: namespace is a DNS-1123 label, a service-account name a DNS-1123 subdomain.
-K8S_NAMESPACE_RE = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
-K8S_SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$")
-# Helm release names: DNS-1123 label, at most 53 characters (helm's own limit).
-HELM_RELEASE_RE = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,51}[a-z0-9])?$")
+# Kubernetes namespace / service-account and helm release names: the rules shared with AWS.
+K8S_NAMESPACE_RE = KUBERNETES_NAMESPACE_RE
+K8S_SUBDOMAIN_RE = KUBERNETES_SERVICE_ACCOUNT_RE
 # Labels (DESIGN §5): lowercase [a-z0-9_-], <= 63 chars, key starts with a letter; <= 64 per resource.
 LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
@@ -92,6 +92,18 @@ def check_kubernetes_service_account(what: str, value: Any) -> None:
     _check(what, value, K8S_SUBDOMAIN_RE,
            "a Kubernetes service-account name: at most 253 lowercase letters, digits, '-' and '.', "
            "starting and ending with a letter or digit")
+
+
+def check_kubernetes_service_accounts(what: str, value: Any) -> None:
+    """A non-empty list of distinct Kubernetes service-account names."""
+    if not is_plain(value):
+        return
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        raise GcpNameError(what, f"must be a non-empty list of Kubernetes service-account names, got {value!r}")
+    for index, ksa in enumerate(value):
+        check_kubernetes_service_account(f"{what}[{index}]", ksa)
+    if len(set(value)) != len(value):
+        raise GcpNameError(what, f"names must be distinct, got {list(value)!r}")
 
 
 def check_helm_release(what: str, value: Any) -> None:

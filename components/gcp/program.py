@@ -13,13 +13,19 @@ from pulumi.runtime import config as runtime_config
 
 from ..config import NAMESPACE, ConfigError
 from ..facts import GCP_DEFAULT_REGION, GCP_DEPLOYMENTS
+from ..shared_keys import (
+    other_variant_key_error,
+    read_deployment,
+    read_helm_release,
+    read_namespace,
+    read_service_accounts,
+)
 from .foundation import (
     VARIANT_FIELDS,
     GcpCustomMetricsFoundation,
     GcpCustomMetricsFoundationArgs,
     GcpFoundationArgsError,
 )
-from .gke_workload_identity import KubernetesServiceAccounts
 
 RESOURCE_NAME = "lse-custom-metrics"
 
@@ -42,7 +48,8 @@ KEY_OF_FIELD = {field: key for key, field in FIELD_OF_KEY.items()}
 # `cloud` is read by the dispatcher (components/program.py).
 KNOWN_KEYS = (f"{NAMESPACE}:cloud", *FIELD_OF_KEY)
 BOOLEAN_KEYS = ("usePredefinedRoles", "scopeActAsToRuntimeServiceAccount", "grantBuildServiceAccountRoles")
-SERVICE_ACCOUNTS_SHAPE = '{"app": "<ksa name>", "rqworker": "<ksa name>"}'
+# `lse-custom-metrics:` keys every variant reads.
+COMMON_KEYS = ("cloud", "deployment", *BOOLEAN_KEYS, "labels")
 
 
 def _all_config_keys() -> set[str]:
@@ -74,43 +81,43 @@ def _read_object(config: pulumi.Config, key: str, variant: str | None) -> Any:
         raise ConfigError(key, f"must be a YAML/JSON object, got {raw!r}", variant=variant) from None
 
 
-def _read_service_accounts(config: pulumi.Config, variant: str | None) -> KubernetesServiceAccounts | None:
-    value = _read_object(config, "serviceAccounts", variant)
-    if value is None:
-        return None
-    if not isinstance(value, dict) or set(value) != {"app", "rqworker"} or not all(
-            isinstance(v, str) for v in value.values()):
-        raise ConfigError("serviceAccounts", f"must be {SERVICE_ACCOUNTS_SHAPE}, got {json.dumps(value)}",
-                          variant=variant)
-    return KubernetesServiceAccounts(app=value["app"], rqworker=value["rqworker"])
+def _reject_other_variant_keys(config: pulumi.Config, variant: str) -> None:
+    """A key copied from another variant's example fails by name instead of being silently ignored."""
+    own = VARIANT_FIELDS[variant]
+    for field_name in dict.fromkeys(f for fields in VARIANT_FIELDS.values() for f in fields):
+        key = KEY_OF_FIELD[field_name].split(":", 1)[1]
+        if field_name not in own and config.get(key) is not None:
+            used_by = [v for v, fields in VARIANT_FIELDS.items() if field_name in fields]
+            raise other_variant_key_error(key, variant, used_by,
+                                          allowed_keys=COMMON_KEYS + tuple(_variant_keys(variant)))
 
 
 def read_gcp_args(config: pulumi.Config) -> GcpCustomMetricsFoundationArgs:
     """Stack config -> validated foundation args, or ConfigError. Registers nothing."""
-    variant = config.get("deployment")
-    if variant not in GCP_DEPLOYMENTS:
-        raise ConfigError("deployment", "missing" if variant is None else f"unknown value {variant!r}",
-                          allowed=GCP_DEPLOYMENTS)
+    variant = read_deployment(config, GCP_DEPLOYMENTS)
     unknown = sorted(k for k in _all_config_keys()
                      if k.startswith(f"{NAMESPACE}:") and k not in KNOWN_KEYS)
     if unknown:
         raise ConfigError(unknown[0], "unknown key for cloud 'gcp'", variant=variant,
                           allowed=[k.split(":", 1)[1] for k in KNOWN_KEYS])
+    _reject_other_variant_keys(config, variant)
     gcp_config = pulumi.Config("gcp")
     project = gcp_config.get("project")
     if not project:
         raise ConfigError("gcp:project", "missing: the project the functions and grants live in",
                           variant=variant)
     labels = _read_object(config, "labels", variant)
+    # The Kubernetes keys read (and fail) exactly as on AWS's eks-oidc.
+    kubernetes = variant == "gke-workload-identity"
     args = GcpCustomMetricsFoundationArgs(
         project=project,
         deployment=variant,
         region=gcp_config.get("region") or GCP_DEFAULT_REGION,
         app_service_account_email=config.get("appServiceAccountEmail"),
         node_service_account_email=config.get("nodeServiceAccountEmail"),
-        namespace=config.get("namespace"),
-        helm_release=config.get("helmRelease"),
-        kubernetes_service_accounts=_read_service_accounts(config, variant),
+        namespace=read_namespace(config, variant) if kubernetes else None,
+        helm_release=read_helm_release(config, variant) if kubernetes else None,
+        kubernetes_service_accounts=read_service_accounts(config, variant) if kubernetes else None,
         use_predefined_roles=_read_bool(config, "usePredefinedRoles", False, variant),
         scope_act_as_to_runtime_service_account=_read_bool(
             config, "scopeActAsToRuntimeServiceAccount", False, variant),
@@ -120,14 +127,8 @@ def read_gcp_args(config: pulumi.Config) -> GcpCustomMetricsFoundationArgs:
     try:
         args.validate()
     except GcpFoundationArgsError as err:
-        allowed = err.allowed
-        if err.problem == "is not used by this deployment":
-            allowed = _variant_keys(variant) or ["(no variant-specific keys)"]
-            problem = f"is not used by this deployment (only by {', '.join(err.allowed)})"
-        else:
-            problem = err.problem
-        raise ConfigError(KEY_OF_FIELD.get(err.field, err.field), problem, variant=variant,
-                          allowed=allowed) from None
+        raise ConfigError(KEY_OF_FIELD.get(err.field, err.field), err.problem, variant=variant,
+                          allowed=err.allowed) from None
     return args
 
 
