@@ -379,3 +379,14 @@ def test_a_kubernetes_key_on_a_non_kubernetes_variant_reads_the_same_on_both_clo
                                      "is only used by deployment 'eks-oidc' (deployment 'eks-node-role')")
     assert str(gcp_error).startswith("config key 'lse-custom-metrics:serviceAccounts': "
                                      "is only used by deployment 'gke-workload-identity' (deployment 'gke-node')")
+
+
+def test_readme_gcp_section_documents_every_key_and_sets_the_required_ones():
+    from gcp_scenarios import REPO
+    from lse_custom_metrics.components.gcp.program import KNOWN_KEYS
+
+    section = (REPO / "README.md").read_text().split("<!-- section:gcp -->", 1)[1].split("<!-- section:", 1)[0]
+    table_keys = {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")}
+    assert set(KNOWN_KEYS) <= table_keys
+    for key in ("gcp:project", f"{NS}:cloud", f"{NS}:deployment"):
+        assert f"pulumi config set {key} " in section, key
