@@ -235,9 +235,3 @@ def _by_task(jobs: Iterable[PairJob]) -> Iterable[list[PairJob]]:
         group.append(job)
     if group:
         yield group
-
-
-def halves(jobs: Sequence[PairJob]) -> tuple[list[PairJob], list[PairJob]]:
-    """Split a failed request in two to isolate the pair that made it fail."""
-    middle = len(jobs) // 2
-    return list(jobs[:middle]), list(jobs[middle:])

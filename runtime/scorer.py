@@ -7,19 +7,22 @@
 * Per annotator: mean over the pairs involving them. Matrix: mean per annotator pair.
 * summary.agreement = mean of the non-null task agreements.
 
-A request the function cannot answer (`InvokeError`) is split in halves down to single pairs, so only
-the pair(s) responsible get the error; a failing pair never sinks a batch, a failing batch never the run.
+A request the function cannot answer as a whole (`InvokeError`: timeout, memory limit, crash; or a reply
+that does not match it) is sent again one pair per request, pipelined like the first attempt, so only
+the pair(s) responsible get the error: one slow pair costs one timeout plus one quick request per other
+pair of its batch. A failing pair never sinks a batch, a failing batch never the run.
 """
 from __future__ import annotations
 
+import collections
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from lse_custom_metrics.runtime.batching import (
-    DEFAULT_BATCH_PAIRS, PairJob, TaskPlan, Unsendable, build_body, build_payload, halves, iter_requests,
+    DEFAULT_BATCH_PAIRS, PairJob, TaskPlan, Unsendable, build_body, build_payload, iter_requests,
 )
 from lse_custom_metrics.runtime.export import Annotation, Export, Task
 from lse_custom_metrics.runtime.providers.base import InvokeError, MetricProvider
@@ -170,6 +173,8 @@ class Scorer:
         self.invocations = 0
         self._lock = threading.Lock()
         self._failure: BaseException | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._retries: collections.deque[Future] = collections.deque()  # single-pair retries in flight
 
     def run(self, plan: ScoringPlan, jobs: Iterable[PairJob] | None = None) -> list[PairOutcome]:
         """Score `jobs` (default: all of the plan's; an iterator may extend the plan as it goes)."""
@@ -182,6 +187,7 @@ class Scorer:
         else:
             # Requests are packed (and their annotations encoded) here while the workers send earlier ones.
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix="lse-score") as pool:
+                self._pool = pool
                 futures = []
                 for item in requests:
                     if self._failure is not None:
@@ -190,6 +196,11 @@ class Scorer:
                 for future in futures:
                     if future is not None:
                         future.result()
+                # A failed request queues its retries before its own future completes, so once every
+                # first attempt is done the deque holds (or has held) all retries.
+                while self._retries:
+                    self._retries.popleft().result()
+                self._pool = None
             if self._failure is not None:
                 raise self._failure  # the provider failed as a whole: the run cannot finish
         missing = PairOutcome(error="NotScored: no result")
@@ -235,12 +246,21 @@ class Scorer:
         self.on_progress(len(jobs))
 
     def _isolate(self, plan: ScoringPlan, jobs: list[PairJob], outcomes: list, error: str) -> None:
+        """A request failed as a whole: its only pair gets the error, or each pair is retried alone.
+
+        Retrying one pair per request (rather than halving) costs one failure per offending pair plus one
+        quick request per innocent one; halving would cost log2(batch) failures (minutes of timeouts).
+        """
         if len(jobs) == 1:
             outcomes[jobs[0].key] = PairOutcome(error=error)
             self.on_progress(1)
             return
-        for half in halves(jobs):
-            self._send(plan, half, outcomes)
+        pool = self._pool
+        for job in jobs:
+            if pool is None:
+                self._send(plan, [job], outcomes)
+            else:
+                self._retries.append(pool.submit(self._guarded_send, plan, [job], outcomes))
 
 
 # --- aggregation ---------------------------------------------------------------------------------------

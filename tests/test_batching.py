@@ -4,7 +4,7 @@ import json
 import pytest
 
 from lse_custom_metrics.runtime.batching import (
-    PairJob, TaskPlan, build_body, build_payload, halves, pack, request_size,
+    PairJob, TaskPlan, build_body, build_payload, pack, request_size,
 )
 
 
@@ -104,11 +104,6 @@ def test_multibyte_text_stays_under_the_limit():
     jobs = [PairJob(0, i, j, n) for n, (i, j) in enumerate((i, j) for i in range(4) for j in range(i + 1, 4))]
     requests, unsendable = pack(plans, jobs, max_pairs=100, max_bytes=12_000)
     check(plans, requests, jobs, unsendable, 12_000)
-
-
-def test_halves():
-    jobs = [PairJob(0, 0, k, k) for k in range(1, 6)]
-    assert halves(jobs) == (jobs[:2], jobs[2:])
 
 
 def test_invalid_batch_size():

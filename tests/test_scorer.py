@@ -1,4 +1,7 @@
 """LSE's aggregation rules (DESIGN §3.4) and error isolation, through an in-process fake provider."""
+import time
+from pathlib import Path
+
 import pytest
 
 from fake_provider import FakeProvider
@@ -196,6 +199,11 @@ def test_invoke_error_is_isolated_to_the_offending_pairs(metric):
     assert all(by_id(document)[t]["agreement"] == pytest.approx((0.9 + 0.8 + 0.7 + 0.9 + 0.8 + 0.9) / 6)
                for t in (1, 2, 4, 5))
     assert document["summary"]["errors"] == 3 and document["summary"]["scored_tasks"] == 5
+    # requests of 12 pairs: tasks 1+2, 3+4, 5. The second fails as a whole and is retried pair by pair
+    # (3 first attempts + 12 single-pair retries, sent at once); no request is split in halves.
+    assert document["summary"]["invocations"] == 15
+    assert [len([p for t in payload["tasks"] for p in t["pairs"]]) for payload, _ in provider.requests] == [
+        12, 12] + [1] * 12 + [6]
 
 
 def test_unsendable_pair_gets_its_own_error(metric):
@@ -277,7 +285,49 @@ def test_timeouts_through_the_local_provider_cost_only_the_offending_pairs(tmp_p
         document = score_export(export, provider, "4242", metric={}, encoded=True)
     errors = {(p["a"], p["b"]): p["error"] for t in document["tasks"] for p in t["pairs"] if p["error"]}
     assert set(errors) == {(91010, 91012), (91011, 91012)}  # task 504: the two pairs with annotation 91012
+    assert document["summary"]["invocations"] == 1 + 19  # the batch, then each of its pairs alone
     assert all(e.startswith("Timeout: ") for e in errors.values())
     assert document["summary"]["pairs"] == 19 and document["summary"]["errors"] == 2
     by_task = {t["id"]: t["agreement"] for t in document["tasks"]}
     assert by_task[504] == 1.0 and by_task[507] == 1.0 and by_task[503] == 1.0
+
+
+SLOW_PAIR = '''
+import time
+
+def agreement(annotation_1, annotation_2, per_label=False):
+    if {annotation_1["id"], annotation_2["id"]} == {22, 23}:
+        time.sleep(30)  # far beyond the function's 2 s limit in this test
+    x = annotation_1["result"][0]["value"]["number"]
+    y = annotation_2["result"][0]["value"]["number"]
+    return 1 - abs(x - y) / 10
+'''
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_one_slow_pair_costs_one_batch_timeout_and_its_own(tmp_path, concurrency):
+    """A batch that times out is retried one pair per request: the slow pair times out once more on its
+    own, every other pair is scored by a quick request (no log2(batch) cascade of timeouts)."""
+    from lse_custom_metrics.runtime.providers.base import RuntimeLimits
+    from lse_custom_metrics.runtime.providers.local import LocalProvider
+
+    metric = tmp_path / "slow_pair.py"
+    metric.write_text(SLOW_PAIR)
+    values = {10: 1, 11: 3, 12: 4, 13: 8, 20: 2, 21: 2, 22: 5, 23: 9}
+    tasks = [{"id": t, "annotations": [ann(a, a % 10, values[a]) for a in range(t * 10, t * 10 + 4)]} for t in (1, 2)]
+    with LocalProvider(RuntimeLimits(timeout_s=2.0), home=tmp_path / "home") as provider:
+        provider.deploy("77", metric)
+        started = time.monotonic()
+        document = score_export(parse_export(tasks), provider, "77", metric={}, encoded=True, concurrency=concurrency)
+        elapsed = time.monotonic() - started
+        function = provider.describe("77")
+        log = Path(function.extra["log"]).read_text()
+    pairs = {(p["a"], p["b"]): (p["score"], p["error"]) for t in document["tasks"] for p in t["pairs"]}
+    assert pairs.pop((22, 23)) == (None, f"Timeout: function {function.name} (project 77): request exceeded "
+                                         "the 2 s timeout; the function was restarted")
+    expected = {(a, b): 1 - abs(values[a] - values[b]) / 10 for t in (1, 2)
+                for a in range(t * 10, t * 10 + 4) for b in range(a + 1, t * 10 + 4) if (a, b) != (22, 23)}
+    assert pairs == {key: (pytest.approx(score), None) for key, score in expected.items()}
+    assert document["summary"]["invocations"] == 1 + 12  # the batch of 12 pairs, then each pair alone
+    assert log.count("request exceeded the 2 s timeout") == 2  # the batch's, then the slow pair's own
+    assert 4.0 <= elapsed < 4.0 + 15.0  # two timeouts plus quick requests (and two server restarts)
