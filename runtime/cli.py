@@ -3,7 +3,7 @@
 Exit codes: 0 the command ran (pair errors are results, reported in the outputs and the summary);
 2 bad input (export, metric file, annotation file, options, an unusable --out folder, a project with no
 function); 3 the provider is unavailable or failed; 4 the outputs could not be written at the end;
-130 interrupted (Ctrl-C or SIGTERM).
+128 + the signal when interrupted: 130 for Ctrl-C (SIGINT), 143 for SIGTERM.
 """
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import gc
 import hashlib
 import itertools
 import json
+import os
+import signal
 import sys
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -87,7 +90,34 @@ provider_option = click.option(
 project_option = click.option("--project", "project", required=True, help="Label Studio project id.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Ctrl-C or SIGTERM in any command: the command's clean-up runs, one line is printed, exit 128+signal."""
+
+    def invoke(self, ctx: click.Context):
+        previous = _install(signal.SIGTERM, _raise_interrupt)
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            signum = _Shutdown.last_signal or signal.SIGINT
+            err.print(f"interrupted by {signal.Signals(signum).name}", highlight=False)
+            raise click.exceptions.Exit(128 + signum) from None
+        finally:
+            _install(signal.SIGTERM, previous)
+
+
+def _install(signum: int, handler):
+    """Set a signal handler (only possible in the main thread); returns the previous one."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signum, handler)
+
+
+def _raise_interrupt(signum, frame):
+    _Shutdown.last_signal = signum
+    raise KeyboardInterrupt
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lse-custom-metrics")
 def main() -> None:
     """Deploy, run and score Label Studio Enterprise custom agreement metrics."""
@@ -120,6 +150,7 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
     if out_dir:  # before anything is deployed or scored: a bad folder must not cost a whole run
         _check_out(out_dir)
     backend = _open_provider(provider, **({"instances": instances} if instances else {}))
+    shutdown = _Shutdown(backend).install()
     # A scoring run builds one large acyclic tree (the export) and then only short-lived objects: the
     # cyclic garbage collector would re-scan that tree again and again for nothing.
     gc.disable()
@@ -159,13 +190,15 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
             bar = progress.add_task("pairs", total=None)
             try:
                 document = score_export(
-                    export, backend, project_id, metric=metric, per_label=per_label, predictions=predictions,
+                    export, _Refusing(backend, shutdown.stopping), project_id, metric=metric, per_label=per_label, predictions=predictions,
                     batch_pairs=batch_pairs, concurrency=workers, encoded=encoded, incoming=incoming,
                     on_progress=lambda n: progress.advance(bar, n),
                     on_planned=lambda n: progress.update(bar, total=n))
             except ExportError as exc:
                 raise CliError(str(exc), EXIT_BAD_INPUT) from None
             except ProviderError as exc:
+                if shutdown.stopping.is_set():  # our own stop made the last requests fail
+                    raise KeyboardInterrupt from None
                 raise CliError(f"scoring stopped, the provider failed: {exc}", EXIT_PROVIDER) from None
             progress.update(bar, total=len(document["tasks"]) and sum(
                 len(t["pairs"]) + len(t["predictions"]) for t in document["tasks"]))
@@ -178,11 +211,118 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
         document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         if plotting.ident:  # started: let the import finish before rendering
             plotting.join()
-        paths = _write(document, out_path)
+        with shutdown.deferred():  # all three files or none: a signal now waits for the writing to end
+            paths = _write(document, out_path)
         _print_summary(document, paths)
+        if shutdown.signum:
+            shutdown.stop_servers()
+            err.print(f"interrupted by {shutdown.signal_name} while writing; the outputs were completed",
+                      highlight=False)
+            raise click.exceptions.Exit(128 + shutdown.signum)
+    except KeyboardInterrupt:
+        if not shutdown.signum:  # a KeyboardInterrupt not from our handler (e.g. raised in a thread)
+            shutdown.signum = signal.SIGINT
+        shutdown.stop_servers()
+        name = "function server" if backend.name == "local" else "run"
+        err.print(f"interrupted by {shutdown.signal_name}: stopped the {name}, no outputs written", highlight=False)
+        raise click.exceptions.Exit(128 + shutdown.signum) from None
     finally:
+        shutdown.uninstall()
         backend.close()
         gc.enable()
+
+
+class _Refusing:
+    """The provider, refusing new requests once a shutdown began (queued requests then end at once)."""
+
+    def __init__(self, provider, stopping: threading.Event):
+        self._provider, self._stopping = provider, stopping
+
+    def invoke(self, project_id, payload):
+        if self._stopping.is_set():
+            raise ProviderError("interrupted: no more requests are sent")
+        return self._provider.invoke(project_id, payload)
+
+    def __getattr__(self, name):
+        return getattr(self._provider, name)
+
+
+class _Shutdown:
+    """Turns SIGINT and SIGTERM during `score` into a prompt, orderly stop.
+
+    The handler marks the run as stopping (no new requests), raises KeyboardInterrupt in the main
+    thread and, from a helper thread, keeps stopping the function servers until the run has wound down:
+    requests in flight then fail at once instead of running the metric to its end, and a server that a
+    late request restarted is stopped again. A run that still has not wound down after GRACE_S seconds
+    is ended hard (servers stopped first).
+    """
+
+    GRACE_S = 10.0
+    last_signal: int | None = None  # for commands that only turn SIGTERM into KeyboardInterrupt
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.stopping = threading.Event()
+        self.finished = threading.Event()
+        self.signum: int | None = None
+        self._defer = False
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signum or signal.SIGINT).name
+
+    def install(self) -> "_Shutdown":
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = _install(signum, self._handle)
+        return self
+
+    def uninstall(self) -> None:
+        self.finished.set()
+        for signum, handler in self._previous.items():
+            _install(signum, handler)
+
+    def _handle(self, signum, frame) -> None:
+        first = self.signum is None
+        if first:
+            self.signum = _Shutdown.last_signal = signum
+        if self._defer:
+            return  # writing the outputs: finish them, then stop
+        if first:
+            self.stopping.set()
+            threading.Thread(target=self._wind_down, name="lse-shutdown", daemon=True).start()
+        raise KeyboardInterrupt
+
+    def deferred(self):
+        shutdown = self
+
+        class _Deferred:
+            def __enter__(self):
+                shutdown._defer = True
+
+            def __exit__(self, *exc):
+                shutdown._defer = False
+
+        return _Deferred()
+
+    def stop_servers(self) -> None:
+        """Stop every function server this process runs (the provider's and any restarted since)."""
+        from lse_custom_metrics.runtime.supervisor import stop_all_servers
+
+        try:
+            self.backend.close()
+        except Exception:  # noqa: BLE001 - stopping must go on: stop_all_servers is the backstop
+            pass
+        stop_all_servers()
+
+    def _wind_down(self) -> None:
+        deadline = time.monotonic() + self.GRACE_S
+        while not self.finished.wait(0.1):
+            self.stop_servers()
+            if time.monotonic() > deadline:
+                err.print(f"interrupted by {self.signal_name}: the run did not stop within {self.GRACE_S:g} s; "
+                          "stopped the function servers and quit", highlight=False)
+                os._exit(128 + (self.signum or signal.SIGINT))
 
 
 def _check_out(out_dir: str) -> Path:
