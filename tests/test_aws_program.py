@@ -314,3 +314,14 @@ def test_every_iam_document_is_known_at_preview(variant):
         for key in ("policy", "assumeRolePolicy"):
             if key in resource.inputs:
                 assert resource.property_dependencies.get(key, []) == [], (resource.name, key)
+
+
+def test_example_stack_marks_its_placeholder_issuer_and_the_readme_says_to_replace_it():
+    lines = (ROOT / "Pulumi.aws.yaml").read_text().splitlines()
+    issuer = next(i for i, line in enumerate(lines) if line.startswith(f"  {NS}:oidcIssuerUrl:"))
+    assert "EXAMPLE" in lines[issuer]
+    assert lines[issuer - 1].strip() == "# replace with your cluster's issuer"
+    section = (ROOT / "README.md").read_text().split("<!-- section:aws -->", 1)[1].split("<!-- section:", 1)[0]
+    assert "EXAMPLED539D4633E53DE1B71EXAMPLE" in section and "Replace it with your cluster's issuer" in section
+    for key in ("cloud", "deployment", "oidcIssuerUrl", "namespace"):
+        assert f"pulumi config set {NS}:{key} " in section, key

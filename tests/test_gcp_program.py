@@ -390,3 +390,13 @@ def test_readme_gcp_section_documents_every_key_and_sets_the_required_ones():
     assert set(KNOWN_KEYS) <= table_keys
     for key in ("gcp:project", f"{NS}:cloud", f"{NS}:deployment"):
         assert f"pulumi config set {key} " in section, key
+
+
+def test_example_stack_marks_its_placeholders():
+    from gcp_scenarios import REPO
+
+    lines = (REPO / "Pulumi.gcp.yaml").read_text().splitlines()
+    for key in ("gcp:project", f"{NS}:namespace", f"{NS}:helmRelease", f"{NS}:labels",
+                f"{NS}:appServiceAccountEmail", f"{NS}:nodeServiceAccountEmail"):
+        marked = [line for line in lines if line.lstrip("# ").startswith(f"{key}:")]
+        assert marked and all("replace" in line for line in marked), key
