@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -143,7 +144,7 @@ def main() -> None:
 def score(export_path, metric_path, provider, project, predictions, per_label, out_dir, batch_pairs,
           concurrency, instances):
     """Score every task of a Label Studio JSON EXPORT with a custom metric."""
-    from lse_custom_metrics.runtime.report import preload_plotting
+    from lse_custom_metrics.runtime.report import preload_plotting, summary_warnings
     from lse_custom_metrics.runtime.scorer import score_export
 
     sha256 = _check_metric(metric_path)
@@ -211,6 +212,7 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
         document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         if plotting.ident:  # started: let the import finish before rendering
             plotting.join()
+        document["summary"]["warnings"] = summary_warnings(document)
         with shutdown.deferred():  # all three files or none: a signal now waits for the writing to end
             paths = _write(document, out_path)
         _print_summary(document, paths)
@@ -408,6 +410,8 @@ def _print_summary(document: dict, paths: dict) -> None:
     out.print(table)
     if "prediction_pairs" in summary:
         out.print(f"predictions: {summary['prediction_pairs']} pairs, {summary['prediction_errors']} errors, "
+    for warning in summary.get("warnings", []):
+        out.print(f"[bold red]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
                   f"agreement {_num(summary['prediction_agreement'])}", highlight=False)
     if summary.get("label_errors"):
         out.print(f"label errors: {summary['label_errors']} scored pair(s) have no per-label result "

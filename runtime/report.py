@@ -127,42 +127,107 @@ def csv_bytes(document: dict) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+def summary_warnings(document: dict) -> list[str]:
+    """Warnings that keep a headline agreement from looking like success when the metric failed.
+
+    LSE's rules stay (a task with one annotation counts 1.0), so a run whose every pair failed can
+    still show a high agreement: it then only reflects the single-annotation tasks, and says so.
+    """
+    summary = document["summary"]
+    warnings: list[str] = []
+    pairs, errors = summary["pairs"], summary["errors"]
+    if pairs and errors == pairs:
+        single = sum(1 for t in document["tasks"] if t["annotations"] == 1)
+        consequence = ("agreement only reflects tasks with a single annotation" if single
+                       else "no agreement could be computed")
+        warnings.append(f"every annotation pair failed ({errors}/{pairs}): {consequence}")
+    prediction_pairs = summary.get("prediction_pairs") or 0
+    if prediction_pairs and summary.get("prediction_errors") == prediction_pairs:
+        warnings.append(f"every prediction pair failed ({prediction_pairs}/{prediction_pairs}): "
+                        "no prediction agreement could be computed")
+    return warnings
+
+
+# What a cell of the annotator matrix shows.
+CELL_SCORE, CELL_FAILED, CELL_NEVER = "score", "failed", "never"
+
+
+def matrix_cells(document: dict) -> list[list[str]]:
+    """For each matrix cell: a score, every pair of the two annotators failed, or never paired."""
+    names = document["matrix"]["annotators"]
+    values = document["matrix"]["agreement"]
+    seen: set[tuple[str, str]] = set()
+    for task in document["tasks"]:
+        for pair in task["pairs"]:
+            a, b = pair.get("annotator_a"), pair.get("annotator_b")
+            if a is not None and b is not None:
+                seen.update({(str(a), str(b)), (str(b), str(a))})
+    return [[CELL_SCORE if values[r][c] is not None else CELL_FAILED if (row, col) in seen else CELL_NEVER
+             for c, col in enumerate(names)] for r, row in enumerate(names)]
+
+
+NEVER_COLOUR, FAILED_COLOUR = "#d9d9d9", "#d62728"
+
+
+def render_figure(document: dict):
+    """The annotator matrix as an annotated heatmap (a matplotlib Figure; the caller closes it).
+
+    Cells: the mean pair agreement; grey and blank when the two never annotated the same task;
+    hatched with a red border and `err` when they did but every one of their pairs failed.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.patches import Patch, Rectangle
+
+    names = document["matrix"]["annotators"]
+    values = document["matrix"]["agreement"]
+    size = max(4.0, 1.0 + 0.8 * len(names))
+    fig, ax = plt.subplots(figsize=(size + 1.5, size + 0.6), dpi=100)
+    title = f"Annotator agreement, project {document['project']}"
+    if not names:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no annotator pairs to show", ha="center", va="center")
+    else:
+        grid = np.ma.masked_invalid(np.array(
+            [[np.nan if v is None else v for v in row] for row in values], dtype=float))
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad=NEVER_COLOUR)
+        image = ax.imshow(grid, cmap=cmap, vmin=0.0, vmax=1.0)
+        ax.set_xticks(range(len(names)), labels=names, rotation=45, ha="right")
+        ax.set_yticks(range(len(names)), labels=names)
+        ax.set_xlabel("annotator")
+        ax.set_ylabel("annotator")
+        for r, row in enumerate(matrix_cells(document)):
+            for c, kind in enumerate(row):
+                if kind == CELL_SCORE:
+                    value = values[r][c]
+                    ax.text(c, r, f"{value:.2f}", ha="center", va="center",
+                            color="black" if value > 0.6 else "white", fontsize=9)
+                elif kind == CELL_FAILED:
+                    ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor="white", edgecolor=FAILED_COLOUR,
+                                           hatch="///", linewidth=2, label="_failed"))
+                    ax.text(c, r, "err", ha="center", va="center", color=FAILED_COLOUR, fontsize=9,
+                            fontweight="bold", bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+        fig.colorbar(image, ax=ax, label="mean pair agreement")
+        ax.legend(handles=[Patch(facecolor=NEVER_COLOUR, edgecolor="none", label="never on the same task"),
+                           Patch(facecolor="white", edgecolor=FAILED_COLOUR, hatch="///",
+                                 label="err: every pair failed")],
+                  loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def png_writer(document: dict) -> Callable[[io.BufferedWriter], None]:
-    """A writer that renders the annotator matrix as an annotated heatmap (null cells grey, blank)."""
+    """A writer that saves render_figure(document) as PNG."""
 
     def write(out) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        import numpy as np
 
-        names = document["matrix"]["annotators"]
-        values = document["matrix"]["agreement"]
-        size = max(4.0, 1.0 + 0.8 * len(names))
-        fig, ax = plt.subplots(figsize=(size + 1.5, size), dpi=100)
+        fig = render_figure(document)
         try:
-            title = f"Annotator agreement, project {document['project']}"
-            if not names:
-                ax.axis("off")
-                ax.text(0.5, 0.5, "no annotator pairs to show", ha="center", va="center")
-            else:
-                grid = np.ma.masked_invalid(np.array(
-                    [[np.nan if v is None else v for v in row] for row in values], dtype=float))
-                cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
-                image = ax.imshow(grid, cmap=cmap, vmin=0.0, vmax=1.0)
-                ax.set_xticks(range(len(names)), labels=names, rotation=45, ha="right")
-                ax.set_yticks(range(len(names)), labels=names)
-                ax.set_xlabel("annotator")
-                ax.set_ylabel("annotator")
-                for r, row in enumerate(values):
-                    for c, value in enumerate(row):
-                        if value is not None:
-                            ax.text(c, r, f"{value:.2f}", ha="center", va="center",
-                                    color="black" if value > 0.6 else "white", fontsize=9)
-                fig.colorbar(image, ax=ax, label="mean pair agreement")
-            ax.set_title(title)
-            fig.tight_layout()
             fig.savefig(out, format="png")
         finally:
             plt.close(fig)

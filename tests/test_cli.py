@@ -365,3 +365,24 @@ def test_writing_failing_at_the_end_keeps_the_results_elsewhere(fake, tmp_path, 
     document = json.loads(rescued.read_text())
     assert document["summary"]["tasks"] == 8 and document["summary"]["pairs"] == 19
     assert not (out_dir / "agreement.json").exists()
+
+
+def test_every_pair_failing_is_a_warning_not_a_success(fake, tmp_path):
+    metric = tmp_path / "always_fails.py"
+    metric.write_text("def agreement(annotation_1, annotation_2, per_label=False):\n"
+                      "    raise ValueError('no weights for this project')\n")
+    result = cli("score", SENTIMENT, "--metric", metric, "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    warning = "every annotation pair failed (19/19): agreement only reflects tasks with a single annotation"
+    assert f"warning: {warning}" in result.output.splitlines()
+    document = json.loads((tmp_path / "o" / "agreement.json").read_text())
+    summary = document["summary"]
+    assert summary["warnings"] == [warning]
+    # LSE's rule stays: the one task with a single annotation counts 1.0, the others have no agreement
+    assert (summary["scored_tasks"], summary["errors"], summary["agreement"]) == (1, 19, 1.0)
+
+
+def test_a_normal_run_has_an_empty_warning_list(fake, tmp_path):
+    result = cli("score", SENTIMENT, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o")
+    assert result.exit_code == 0 and "warning:" not in result.output
+    assert json.loads((tmp_path / "o" / "agreement.json").read_text())["summary"]["warnings"] == []

@@ -7,7 +7,10 @@ import struct
 
 import pytest
 
-from lse_custom_metrics.runtime.report import csv_bytes, json_bytes, write_atomic, write_outputs
+from lse_custom_metrics.runtime.report import (
+    CELL_FAILED, CELL_NEVER, CELL_SCORE, csv_bytes, json_bytes, matrix_cells, render_figure, summary_warnings,
+    write_atomic, write_outputs,
+)
 
 
 def document(per_label=False, predictions=False):
@@ -130,3 +133,75 @@ def test_check_out_dir_accepts_a_creatable_folder_and_creates_nothing(tmp_path):
     target = tmp_path / "a" / "b"
     assert check_out_dir(target) == target
     assert list(tmp_path.iterdir()) == []  # the probe file is gone and no folder was made
+
+
+# --- runs where the metric failed: warnings and the heatmap's "err" cells ---------------------------
+
+def failed_document():
+    """Annotators 3-4 scored once; 3-5 only ever failed; 4-5 never on the same task; task 3 has one annotation."""
+    doc = document()
+    doc["tasks"][0]["pairs"][0].update(annotator_a="3", annotator_b="4")
+    doc["tasks"][1]["pairs"][0].update(annotator_a="3", annotator_b="5")
+    doc["tasks"].append({"id": 3, "annotations": 1, "cancelled": 0, "agreement": 1.0, "labels": None,
+                         "pairs": [], "predictions": []})
+    return doc
+
+
+def all_failed(doc, single_annotation_task=True):
+    doc["tasks"][0]["pairs"][0].update(score=None, error="ValueError: boom")
+    doc["tasks"][0]["agreement"] = None
+    if not single_annotation_task:
+        doc["tasks"].pop()
+    doc["summary"].update(pairs=2, errors=2)
+    return doc
+
+
+def test_no_warning_when_some_pairs_scored():
+    assert summary_warnings(failed_document()) == []
+
+
+def test_warning_when_every_pair_failed():
+    assert summary_warnings(all_failed(failed_document())) == [
+        "every annotation pair failed (2/2): agreement only reflects tasks with a single annotation"]
+    assert summary_warnings(all_failed(failed_document(), single_annotation_task=False)) == [
+        "every annotation pair failed (2/2): no agreement could be computed"]
+
+
+def test_warning_when_every_prediction_pair_failed():
+    doc = failed_document()
+    doc["summary"].update(prediction_pairs=3, prediction_errors=3, prediction_agreement=None)
+    assert summary_warnings(doc) == ["every prediction pair failed (3/3): no prediction agreement could be computed"]
+    doc["summary"]["prediction_errors"] = 2
+    assert summary_warnings(doc) == []
+
+
+def test_matrix_cells_tell_failed_from_never_paired():
+    assert matrix_cells(failed_document()) == [
+        [CELL_NEVER, CELL_SCORE, CELL_FAILED],
+        [CELL_SCORE, CELL_NEVER, CELL_NEVER],
+        [CELL_FAILED, CELL_NEVER, CELL_NEVER],
+    ]
+
+
+def test_heatmap_marks_failed_cells_err_hatched_red_and_has_a_legend():
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+    from matplotlib.patches import Rectangle
+
+    figure = render_figure(failed_document())
+    try:
+        ax = figure.axes[0]
+        texts = sorted((t.get_text(), t.get_position()) for t in ax.texts)
+        assert texts == [("0.25", (0, 1)), ("0.25", (1, 0)), ("err", (0, 2)), ("err", (2, 0))]
+        boxes = sorted((r.get_xy(), r.get_hatch(), to_hex(r.get_edgecolor())) for r in ax.patches
+                       if isinstance(r, Rectangle))
+        assert boxes == [((-0.5, 1.5), "///", "#d62728"), ((1.5, -0.5), "///", "#d62728")]
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["never on the same task",
+                                                                      "err: every pair failed"]
+    finally:
+        plt.close(figure)
+
+
+def test_heatmap_png_of_a_failed_run_is_written(tmp_path):
+    paths = write_outputs(all_failed(failed_document()), tmp_path / "out")
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
