@@ -210,9 +210,9 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
         document["export"] = {"path": str(export_path), "tasks": len(export.tasks),
                               "projects": [str(p) for p in export.projects]}
         document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        document["summary"]["warnings"] = summary_warnings(document)
         if plotting.ident:  # started: let the import finish before rendering
             plotting.join()
-        document["summary"]["warnings"] = summary_warnings(document)
         with shutdown.deferred():  # all three files or none: a signal now waits for the writing to end
             paths = _write(document, out_path)
         _print_summary(document, paths)
@@ -408,10 +408,10 @@ def _print_summary(document: dict, paths: dict) -> None:
     table.add_row(str(summary["tasks"]), str(summary["scored_tasks"]), str(summary["pairs"]),
                   str(summary["errors"]), _num(summary["agreement"]))
     out.print(table)
-    if "prediction_pairs" in summary:
-        out.print(f"predictions: {summary['prediction_pairs']} pairs, {summary['prediction_errors']} errors, "
     for warning in summary.get("warnings", []):
         out.print(f"[bold red]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    if "prediction_pairs" in summary:
+        out.print(f"predictions: {summary['prediction_pairs']} pairs, {summary['prediction_errors']} errors, "
                   f"agreement {_num(summary['prediction_agreement'])}", highlight=False)
     if summary.get("label_errors"):
         out.print(f"label errors: {summary['label_errors']} scored pair(s) have no per-label result "
