@@ -196,3 +196,19 @@ def test_grants_fall_back_to_the_accounts_outputs_when_their_names_are_not_certa
     assert deployer.property_dependencies["member"] == [app.urn]
     assert deployer.property_dependencies["role"] == [role.urn]
     assert (deployer.inputs["member"], deployer.inputs["role"]) == (app.outputs["member"], role.outputs["name"])
+
+
+def test_readme_components_snippet_runs_and_grants_each_listed_kubernetes_account():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("<!-- section:gcp -->", 1)[1].split("<!-- section:", 1)[0]
+    snippet = section.split("### Using the components in your own stack", 1)[1].split("```python\n", 1)[1]
+    snippet = snippet.split("```", 1)[0]
+    run = run_pulumi(lambda: exec(compile(snippet, "README.md (GCP components)", "exec"), {}))
+    assert "iam.gke.io/gcp-service-account: lse-app@acme-labeling.iam.gserviceaccount.com" in (
+        run.outputs["lseHelmValues"])
+    members = sorted(r.inputs["member"] for r in run.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+                     if r.inputs["role"] == "roles/iam.workloadIdentityUser")
+    assert members == ["serviceAccount:acme-labeling.svc.id.goog[labeling/lse-ls-app]",
+                       "serviceAccount:acme-labeling.svc.id.goog[labeling/lse-ls-rqworker]"]
