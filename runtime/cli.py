@@ -455,8 +455,32 @@ def deploy(project, metric_path, provider):
         result = _deploy(backend, project, metric_path)
     finally:
         backend.close()
-    out.print(f"{result.action}: {result.function.name} ({result.function.status.value}) "
-              f"code sha256 {result.function.code_sha256}", highlight=False)
+    out.print(_deployed_line(backend, project, result), highlight=False, soft_wrap=True)
+
+
+# What each state means for a function this command just deployed (shown after the state).
+_STATE_NOTES = {
+    "Inactive": "starts on the next request",
+    "Pending": "its server is starting",
+    "Failed": "see lse-metrics logs --project {project}",
+}
+
+
+def _deployed_line(backend, project: str, result) -> str:
+    """The deploy outcome with the state the function is in now that this command ends.
+
+    The local provider stops the servers this process started when it exits, so the function the
+    command reports is Inactive (it starts again on the next request), not the Active it was meanwhile.
+    """
+    try:
+        state = backend.status(project)
+    except ProviderError:
+        state = result.function.status
+    state = getattr(state, "value", str(state))
+    note = _STATE_NOTES.get(state)
+    shown = f"{state}: {note.format(project=project)}" if note else state
+    return (f"{result.action} {result.function.name} on {backend.name} ({shown}), "
+            f"code sha256 {result.function.code_sha256}")
 
 
 @main.command()

@@ -117,9 +117,10 @@ def test_unavailable_provider_exits_3_with_a_clear_message(tmp_path, args, env):
 def test_management_commands_delegate_to_the_provider(fake, tmp_path):
     assert "NotDeployed" in cli("status", "--project", "8").output
     deployed = cli("deploy", "--project", "8", "--metric", METRICS / "choices_weighted.py")
-    assert deployed.exit_code == 0 and deployed.output.startswith("created: custom-metric-8-")
+    assert deployed.exit_code == 0 and deployed.output.startswith("created custom-metric-8-")
+    assert " on fake (Active), code sha256 " in deployed.output
     again = cli("deploy", "--project", "8", "--metric", METRICS / "choices_weighted.py")
-    assert again.output.startswith("unchanged: ")
+    assert again.output.startswith("unchanged custom-metric-8-")
     assert cli("status", "--project", "8").output.strip() == "Active"
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     export = json.loads(SENTIMENT.read_text())
@@ -386,3 +387,14 @@ def test_a_normal_run_has_an_empty_warning_list(fake, tmp_path):
     result = cli("score", SENTIMENT, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o")
     assert result.exit_code == 0 and "warning:" not in result.output
     assert json.loads((tmp_path / "o" / "agreement.json").read_text())["summary"]["warnings"] == []
+
+
+def test_local_deploy_reports_the_state_it_leaves_and_status_agrees(home):
+    deployed = cli("deploy", "--project", "7", "--metric", METRICS / "choices_weighted.py")
+    assert deployed.exit_code == 0, deployed.output
+    name = deployed.output.split()[1]
+    record = json.loads((home / "functions" / name / "function.json").read_text())
+    assert deployed.output == (f"created {name} on local (Inactive: starts on the next request), "
+                               f"code sha256 {record['code_sha256']}\n")
+    assert name.startswith("custom-metric-7-")
+    assert cli("status", "--project", "7").output == "Inactive\n"
