@@ -59,6 +59,67 @@ _cli(prog_name="functions-framework")
 """
 
 
+# Loads a bundle's metric.py the way its server would (the handler's own loader) and prints why it
+# cannot, as JSON (null: it loads). Run with the function's scrubbed environment and limits.
+_LOAD_PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import main
+metric = main._get_metric()
+sys.stdout.write("\\n" + json.dumps(None if callable(metric) else metric.error) + "\\n")
+"""
+
+
+def probe_metric_load(bundle_dir: Path, environment: dict[str, str], limits: RuntimeLimits,
+                      timeout_s: float) -> str | None:
+    """Import ``bundle_dir``'s metric in a fresh function-like process: None if it loads, else why not.
+
+    The process gets the function's environment, its memory limit (sampled, as for a server) and
+    ``timeout_s``; the answer is the handler's own load error message ("metric.py line 3: ...").
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-B", "-c", _LOAD_PROBE, str(bundle_dir)], cwd=bundle_dir, env=environment,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    output: list[bytes] = []
+    reader = threading.Thread(target=lambda: output.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout_s
+    limit = int(limits.memory_mb * _MB)
+    breach = None
+    try:
+        watched = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                if watched.memory_info().rss > limit:
+                    breach = f"loading it used more than the {limits.memory_mb} MB memory limit"
+            except psutil.Error:
+                pass
+            if breach is None and time.monotonic() > deadline:
+                breach = f"loading it took longer than {timeout_s:g} s"
+            if breach is not None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(SAMPLE_INTERVAL_S)
+    except psutil.Error:
+        pass  # exited before it could be watched
+    proc.wait()
+    reader.join(timeout=5)
+    proc.stdout.close()
+    if breach is not None:
+        return f"metric.py: {breach}"
+    lines = b"".join(output).decode("utf-8", errors="replace").strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if proc.returncode == 0 and lines else False
+    except ValueError:
+        answer = False
+    if answer is None:
+        return None
+    if isinstance(answer, dict) and isinstance(answer.get("message"), str):
+        return answer["message"]
+    detail = lines[-1] if lines else f"exit code {proc.returncode}"
+    return f"the function could not load metric.py ({detail})"
+
+
 class ServerStartError(ProviderError):
     """The function server process exited before it could serve (the message quotes its log)."""
 

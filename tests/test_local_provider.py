@@ -22,6 +22,7 @@ from lse_custom_metrics.runtime.providers import (
     FunctionNotDeployed,
     FunctionStatus,
     InvokeError,
+    MetricLoadError,
     ProviderError,
     RuntimeLimits,
     function_name,
@@ -148,7 +149,8 @@ def test_deploy_invoke_redeploy_same_and_changed(providers, home, tmp_path):
 
     payload = batch({"id": 1, "annotations": [P, P, N, U, U], "pairs": [[0, 1], [0, 2], [3, 4]]})
     assert provider.invoke(7, payload) == {"tasks": [{"id": 1, "results": [
-        {"score": 0.99}, {"score": 0.0}, {"error": {"type": "KeyError", "message": "'Neutral'"}}]}]}
+        {"score": 0.99}, {"score": 0.0},
+        {"error": {"type": "KeyError", "message": "'Neutral'", "where": "metric.py:16 in agreement"}}]}]}
     pids = server_pids(provider)
     assert len(pids) == 1
 
@@ -187,23 +189,36 @@ def test_status_through_every_local_state(providers, home, tmp_path):
     assert provider.invoke(3, {"annotation_1": P, "annotation_2": P}) == {"score": 0.99}
     assert provider.status(3) == S.ACTIVE
 
-    # a metric that cannot be imported: Failed, and every pair says why
+    # a metric that cannot be imported: deploy refuses it, the working function stays exactly as it was
+    name = provider.describe(3).name
+    before = (provider.describe(3).code_sha256, server_pids(provider))
     broken = metric_copy(tmp_path, "import_error", "broken.py")
-    failed = provider.deploy(3, broken)
-    assert (failed.action, failed.function.status) == ("updated", S.FAILED)
-    message = "metric.py line 2: ModuleNotFoundError: No module named 'lse_package_that_does_not_exist'"
-    assert failed.function.extra["error"] == message
+    message = "line 2: ModuleNotFoundError: No module named 'lse_package_that_does_not_exist'"
+    with pytest.raises(MetricLoadError) as refused:
+        provider.deploy(3, broken)
+    assert str(refused.value) == f"{broken} {message} (function {name} keeps its previous code)"
+    assert isinstance(refused.value, ProviderError) and isinstance(refused.value, ValueError)
+    assert (provider.describe(3).code_sha256, server_pids(provider)) == before
+    assert provider.status(3) == S.ACTIVE
+    assert provider.invoke(3, {"annotation_1": N, "annotation_2": N}) == {"score": 0.7}
+    folder = home / "functions" / name
+    assert (folder / "bundle" / "metric.py").read_bytes() == metric.read_bytes()
+    assert sorted(p.name for p in folder.iterdir()) == ["bundle", "function.json", "function.log", "home", "run"]
+    assert f"deploy refused: {broken} {message}" in (folder / "function.log").read_text()
+    # deploy without waiting: Pending, and the first invoke waits for the server
+    provider.stop(3)
+    pending = provider.deploy(3, metric, wait=False)
+    assert (pending.action, pending.function.status) == ("unchanged", S.PENDING)
+    assert provider.invoke(3, {"annotation_1": P, "annotation_2": N}) == {"score": 0.0}
+    provider.stop(3)
+    # Failed: the bundle broke after its deploy (edited in place); its server answers every pair why
+    (folder / "bundle" / "metric.py").write_bytes(broken.read_bytes())
+    assert provider.start(3) == S.FAILED
+    assert provider.describe(3).extra["error"] == f"metric.py {message}"
     assert provider.invoke(3, batch({"id": 1, "annotations": [P, N], "pairs": [[0, 1]]})) == {
-        "tasks": [{"id": 1, "results": [{"error": {"type": "MetricLoadError", "message": message}}]}]}
+        "tasks": [{"id": 1, "results": [{"error": {"type": "MetricLoadError", "message": f"metric.py {message}"}}]}]}
     provider.stop(3)
     assert provider.status(3) == S.FAILED  # remembered in function.json while nothing runs
-    # deploy without waiting: Pending, and the first invoke waits for the server
-    pending = provider.deploy(3, broken, wait=False)
-    assert (pending.action, pending.function.status) == ("unchanged", S.PENDING)
-    assert provider.invoke(3, {"annotation_1": P, "annotation_2": N}) == {
-        "error": {"type": "MetricLoadError", "message": message}}
-    assert provider.status(3) == S.FAILED
-    provider.stop(3)
     fixed = provider.deploy(3, metric)
     assert (fixed.action, fixed.function.status, fixed.function.extra["error"]) == ("updated", S.ACTIVE, None)
     provider.stop(3)
@@ -221,6 +236,30 @@ def test_status_through_every_local_state(providers, home, tmp_path):
     assert provider.status(3) == S.ACTIVE
     assert provider.delete(3) is True
     assert provider.status(3) == S.NOT_DEPLOYED
+
+
+@pytest.mark.parametrize("fixture, message", [
+    ("raises_on_import", "line 4: KeyError: 'Positive'"),
+    ("not_callable", "defines no function `agreement(annotation_1, annotation_2, per_label=False)`"),
+])
+def test_first_deploy_of_a_broken_metric_deploys_nothing(providers, home, tmp_path, fixture, message):
+    provider = providers()
+    broken = metric_copy(tmp_path, fixture, "loaderr.py")
+    with pytest.raises(MetricLoadError) as refused:
+        provider.deploy(4242, broken)
+    assert str(refused.value) == f"{broken} {message} (nothing was deployed)"
+    assert provider.status(4242) == S.NOT_DEPLOYED and provider.list() == []
+    assert list((home / "functions").iterdir()) == []  # no staging folder left behind
+    assert provider._pools == {}
+
+
+def test_load_probe_enforces_the_memory_limit(providers, home, tmp_path):
+    hog = tmp_path / "hog.py"
+    hog.write_text("BLOCK = bytearray(200 * 1024 * 1024)\n\ndef agreement(a, b, per_label=False):\n    return 1.0\n")
+    provider = providers(limits=RuntimeLimits(memory_mb=128))
+    with pytest.raises(MetricLoadError) as refused:
+        provider.deploy(5, hog)
+    assert str(refused.value) == f"{hog}: loading it used more than the 128 MB memory limit (nothing was deployed)"
 
 
 def test_project_1_never_sees_project_12(providers, home, tmp_path):

@@ -15,6 +15,7 @@ from .base import (
     FunctionStatus,
     InvokeError,
     LogEntry,
+    MetricLoadError,
     MetricProvider,
     ProviderError,
     RuntimeLimits,
@@ -29,7 +30,7 @@ _NOT_YET = {"aws": "AWS Lambda", "gcp": "Google Cloud Functions"}
 
 __all__ = [
     "MAX_REQUEST_BYTES", "DeployResult", "FunctionInfo", "FunctionNotDeployed", "FunctionStatus",
-    "InvokeError", "LogEntry", "MetricProvider", "ProviderError", "RuntimeLimits",
+    "InvokeError", "LogEntry", "MetricLoadError", "MetricProvider", "ProviderError", "RuntimeLimits",
     "function_name", "is_project_function", "name_matches_project", "project_key",
     "get_provider", "provider_name", "PROVIDER_ENV", "PROVIDER_NAMES", "DEFAULT_PROVIDER",
 ]

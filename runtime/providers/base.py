@@ -70,10 +70,18 @@ class FunctionNotDeployed(ProviderError):
     pass
 
 
+class MetricLoadError(ProviderError, ValueError):
+    """The metric file cannot be loaded by the function (raises at import, no ``agreement``, ...).
+
+    Raised by ``deploy`` before anything deployed changes; the message names the file, the line and
+    the exception.
+    """
+
+
 class InvokeError(ProviderError):
     """The function could not answer a whole request (timeout, memory limit, crash, HTTP error).
 
-    The scorer reacts by splitting the batch to isolate the pair responsible.
+    The scorer reacts by sending the request's pairs again one per request, to isolate the pair responsible.
     """
 
     def __init__(self, message: str, *, kind: str = "InvokeError"):

@@ -16,10 +16,18 @@ requests one at a time; ``instances=N`` keeps N servers and hands each request t
 
 Statuses reachable locally: ``NotDeployed`` (no function), ``Pending`` (a server is starting),
 ``Active`` (a server answers its health probe), ``Inactive`` (deployed, no server running - e.g. after
-the process that started it exited), ``Failed`` (the last start could not load ``metric.py``: the
-server answers every pair with a ``MetricLoadError``), ``NotFound`` (the folder is there but its
-bundle was removed), ``Error`` (``function.json`` is unreadable). ``requirements.txt`` is shipped in
-the bundle but not installed locally: the function runs with this interpreter's packages.
+the process that started it exited), ``Failed`` (the last start failed, or its server could not load
+``metric.py`` and answers every pair with a ``MetricLoadError`` - possible only when the bundle broke
+after it was deployed), ``NotFound`` (the folder is there but its bundle was removed), ``Error``
+(``function.json`` is unreadable). ``requirements.txt`` is shipped in the bundle but not installed
+locally: the function runs with this interpreter's packages.
+
+Deploys never replace working code with code that cannot load: new code is written to a staging
+folder and its ``metric.py`` imported there by the handler's own loader, in a process with the
+function's scrubbed environment and limits. If that fails, ``deploy`` raises ``MetricLoadError``
+(naming the metric file, line and exception) and changes nothing: an update leaves the deployed
+function, its code and its running servers as they were; a first deploy leaves nothing behind (the
+status stays ``NotDeployed``, as if the deploy had not happened - no half-made function to delete).
 """
 from __future__ import annotations
 
@@ -38,7 +46,15 @@ from lse_custom_metrics.components.facts import FUNCTION_PREFIX
 
 from ..bundle import METRIC_FILE, Bundle, build_bundle
 from ..function_env import function_environment
-from ..supervisor import STARTUP_TIMEOUT_S, FunctionServer, ServerStartError, read_run_record, reap_orphans
+from ..supervisor import (
+    STARTUP_TIMEOUT_S,
+    FunctionServer,
+    ServerStartError,
+    log_event,
+    probe_metric_load,
+    read_run_record,
+    reap_orphans,
+)
 from .base import (
     DeployResult,
     FunctionInfo,
@@ -46,6 +62,7 @@ from .base import (
     FunctionStatus,
     InvokeError,
     LogEntry,
+    MetricLoadError,
     MetricProvider,
     ProviderError,
     RuntimeLimits,
@@ -78,6 +95,14 @@ def _parse_time(value) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def _bundle_on_disk(directory: Path, bundle: Bundle) -> bool:
+    """Whether ``directory`` still holds exactly ``bundle``'s files (not removed or edited by hand)."""
+    try:
+        return all((directory / name).read_bytes() == data for name, data in bundle.files)
+    except OSError:
+        return False
 
 
 class _Pool:
@@ -347,15 +372,14 @@ class LocalProvider(MetricProvider):
                     "(or remove the folder) and deploy again")
             now = time.time()
             if found is None:
-                action, directory = "created", self._create(key, bundle, now)
+                action, directory = "created", self._create(key, bundle, now, str(metric_path))
             else:
                 directory, record = found
-                bundle_ok = (directory / BUNDLE_DIR / "main.py").is_file() and (directory / BUNDLE_DIR / METRIC_FILE).is_file()
-                if record.get("code_sha256") == bundle.code_sha256 and bundle_ok:
+                if record.get("code_sha256") == bundle.code_sha256 and _bundle_on_disk(directory / BUNDLE_DIR, bundle):
                     action = "unchanged"
                 else:
                     action = "updated"
-                    self._replace_bundle(directory, bundle, now)
+                    self._replace_bundle(directory, bundle, now, str(metric_path))
         record = self._read_record(directory)
         if start:
             try:
@@ -380,7 +404,7 @@ class LocalProvider(MetricProvider):
             "limits": {"memory_mb": self.limits.memory_mb, "timeout_s": self.limits.timeout_s},
         }
 
-    def _create(self, key: str, bundle: Bundle, now: float) -> Path:
+    def _create(self, key: str, bundle: Bundle, now: float, shown: str) -> Path:
         ts = int(now)
         while (self.functions_dir / function_name(key, ts)).exists():
             ts += 1  # a name is never reused, even for a function deleted within the same second
@@ -390,26 +414,50 @@ class LocalProvider(MetricProvider):
         bundle.write_dir(staging / BUNDLE_DIR)
         (staging / "home").mkdir()
         (staging / LOG_FILE).touch()
+        try:
+            self._probe(staging / BUNDLE_DIR, staging / "home", name, bundle, shown, "nothing was deployed")
+        except MetricLoadError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         _write_json(staging / RECORD_FILE, self._record(key, name, bundle, now))
         directory = self.functions_dir / name
         os.replace(staging, directory)  # the function appears complete or not at all
         return directory
 
-    def _replace_bundle(self, directory: Path, bundle: Bundle, now: float) -> None:
-        with self._lock:
-            pool = self._pools.pop(directory.name, None)
-        if pool:
-            pool.stop("code updated")
+    def _replace_bundle(self, directory: Path, bundle: Bundle, now: float, shown: str) -> None:
         fresh, old = directory / ".bundle.new", directory / ".bundle.old"
         for leftover in (fresh, old):
             shutil.rmtree(leftover, ignore_errors=True)
         bundle.write_dir(fresh)
+        (directory / "home").mkdir(exist_ok=True)
+        try:
+            self._probe(fresh, directory / "home", directory.name, bundle, shown,
+                        f"function {directory.name} keeps its previous code")
+        except MetricLoadError as exc:
+            shutil.rmtree(fresh, ignore_errors=True)
+            log_event(directory / LOG_FILE, "ERROR", f"deploy refused: {exc}")
+            raise
+        with self._lock:
+            pool = self._pools.pop(directory.name, None)
+        if pool:
+            pool.stop("code updated")
         if (directory / BUNDLE_DIR).exists():
             os.replace(directory / BUNDLE_DIR, old)
         os.replace(fresh, directory / BUNDLE_DIR)
         shutil.rmtree(old, ignore_errors=True)
         self._update_record(directory, code_sha256=bundle.code_sha256, metric_path=bundle.metric_path,
                             files=bundle.names, updated=now, state="Deployed", error=None)
+
+    def _probe(self, bundle_dir: Path, home: Path, name: str, bundle: Bundle, shown: str, outcome: str) -> None:
+        """Raise MetricLoadError unless the staged bundle's metric loads in a function-like process."""
+        environment = function_environment(home=str(home), function_name=name,
+                                           revision=f"{name}-{bundle.code_sha256[:12]}", port=0)
+        problem = probe_metric_load(bundle_dir, environment, self.limits, self.startup_timeout_s)
+        if problem is None:
+            return
+        if problem.startswith(METRIC_FILE):  # the handler names the bundle's copy; name the user's file
+            problem = shown + problem[len(METRIC_FILE):]
+        raise MetricLoadError(f"{problem} ({outcome})")
 
     def status(self, project_id) -> FunctionStatus:
         found = self._find(project_id)
