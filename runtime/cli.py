@@ -28,7 +28,7 @@ from rich.table import Table
 
 from lse_custom_metrics.runtime.batching import DEFAULT_BATCH_PAIRS
 from lse_custom_metrics.runtime.export import Export, ExportError, iter_export, read_annotation_file
-from lse_custom_metrics.runtime.providers.base import InvokeError, MetricLoadError, ProviderError
+from lse_custom_metrics.runtime.providers.base import FunctionNotDeployed, InvokeError, ProviderError
 
 EXIT_BAD_INPUT = 2
 EXIT_PROVIDER = 3
@@ -47,6 +47,8 @@ class CliError(click.ClickException):
 
 def _open_provider(name: str | None, **options):
     """The provider named (or CUSTOM_METRIC_PROVIDER, else local), with a clear message if unavailable."""
+    if name is None:
+        _check_provider_variable()
     try:
         from lse_custom_metrics.runtime.providers import get_provider
     except ImportError as exc:
@@ -56,6 +58,14 @@ def _open_provider(name: str | None, **options):
     except (ProviderError, ValueError, NotImplementedError, ImportError, KeyError) as exc:
         shown = name or "the default provider"
         raise CliError(f"provider {shown!s} is not available: {exc}", EXIT_PROVIDER) from None
+
+
+def _check_provider_variable() -> None:
+    """An unknown CUSTOM_METRIC_PROVIDER is a bad option (exit 2), said in the variable's own terms."""
+    value = os.environ.get("CUSTOM_METRIC_PROVIDER", "").strip()
+    if value and value.lower() not in PROVIDERS:
+        raise CliError(f"CUSTOM_METRIC_PROVIDER={value!r} is not a provider: allowed values are "
+                       f"{', '.join(PROVIDERS)} (unset it to use local)", EXIT_BAD_INPUT)
 
 
 def _check_metric(path: str) -> str:
@@ -71,8 +81,6 @@ def _check_metric(path: str) -> str:
 def _deploy(provider, project: str, metric: str):
     try:
         return provider.deploy(project, metric)
-    except MetricLoadError as exc:  # a bad metric file; the deployed function (if any) is unchanged
-        raise CliError(f"bad metric file: the function cannot load it: {exc}", EXIT_BAD_INPUT) from None
     except ProviderError as exc:
         raise CliError(f"could not deploy {metric} for project {project} on {provider.name}: {exc}",
                        EXIT_PROVIDER) from None
@@ -485,17 +493,28 @@ def _deployed_line(backend, project: str, result) -> str:
             f"code sha256 {result.function.code_sha256}")
 
 
+# States in which a deployed function cannot answer (`status --strict` exits 1 on them).
+_BROKEN_STATES = {"Failed", "NotFound", "Error"}
+
+
 @main.command()
 @project_option
 @provider_option
-def status(project, provider):
+@click.option("--strict", is_flag=True,
+              help="Exit 2 when the project has no function, 1 when it is Failed, NotFound or Error.")
+def status(project, provider, strict):
     """Show the state of the project's function (NotDeployed, Pending, Active, ...)."""
     backend = _open_provider(provider)
     try:
         state = _call(backend, "status", project)
     finally:
         backend.close()
-    out.print(getattr(state, "value", str(state)), highlight=False)
+    shown = getattr(state, "value", str(state))
+    if strict and shown == "NotDeployed":
+        raise _no_function(project)
+    out.print(shown, highlight=False)
+    if strict and shown in _BROKEN_STATES:
+        sys.exit(1)
 
 
 @main.command()
@@ -578,10 +597,17 @@ def list_functions(provider):
 def _call(backend, operation: str, *args):
     try:
         return getattr(backend, operation)(*args)
+    except FunctionNotDeployed:
+        raise _no_function(args[0]) from None
     except InvokeError:
         raise
     except ProviderError as exc:
         raise CliError(f"{operation} failed on {backend.name}: {exc}", EXIT_PROVIDER) from None
+
+
+def _no_function(project) -> CliError:
+    return CliError(f"no function deployed for project {project} (deploy it with: lse-metrics deploy "
+                    f"--project {project} --metric FILE)", EXIT_BAD_INPUT)
 
 
 if __name__ == "__main__":

@@ -100,18 +100,28 @@ def test_bad_metric_exits_2(fake, tmp_path, source, message):
 @pytest.mark.parametrize("args, env", [
     (["--provider", "aws"], {}),
     ([], {"CUSTOM_METRIC_PROVIDER": "gcp"}),
-    ([], {"CUSTOM_METRIC_PROVIDER": "azure"}),
 ])
 def test_unavailable_provider_exits_3_with_a_clear_message(tmp_path, args, env):
     result = cli("score", SENTIMENT, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path, *args, env=env)
     assert result.exit_code == 3
     text = " ".join(result.output.split())
     assert "is not available" in text
-    if env.get("CUSTOM_METRIC_PROVIDER") == "azure":
-        assert "allowed values are local, aws, gcp" in text
-    else:
-        assert "not implemented in this version" in text and "--provider local" in text
+    assert "not implemented in this version" in text and "--provider local" in text
     assert not (tmp_path / "agreement.json").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["score", SENTIMENT, "--metric", METRICS / "choices_weighted.py"],
+    ["status", "--project", "3"],
+    ["list"],
+])
+def test_unknown_provider_variable_is_a_bad_option(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    result = cli(*command, env={"CUSTOM_METRIC_PROVIDER": "azure"})
+    assert result.exit_code == 2
+    assert result.output == ("Error: CUSTOM_METRIC_PROVIDER='azure' is not a provider: allowed values are local, "
+                             "aws, gcp (unset it to use local)\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_management_commands_delegate_to_the_provider(fake, tmp_path):
@@ -214,8 +224,8 @@ def test_function_lifecycle_through_the_cli(home, tmp_path):
     metric = METRICS / "choices_weighted.py"
     assert cli("status", "--project", "31").output.strip() == "NotDeployed"
     deployed = cli("deploy", "--project", "31", "--metric", metric)
-    assert deployed.exit_code == 0 and deployed.output.startswith("created: custom-metric-31-")
-    assert cli("deploy", "--project", "31", "--metric", metric).output.startswith("unchanged: ")
+    assert deployed.exit_code == 0 and deployed.output.startswith("created custom-metric-31-")
+    assert cli("deploy", "--project", "31", "--metric", metric).output.startswith("unchanged custom-metric-31-")
     export = json.loads(SENTIMENT.read_text())
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(export[2]["annotations"][0]))  # Neutral
@@ -224,7 +234,7 @@ def test_function_lifecycle_through_the_cli(home, tmp_path):
     assert invoked.exit_code == 0, invoked.output
     assert json.loads(invoked.output) == {"score": 0.9}
     faulty = cli("deploy", "--project", "31", "--metric", METRICS / "choices_weighted_falls_off_end.py")
-    assert faulty.output.startswith("updated: ")
+    assert faulty.output.startswith("updated custom-metric-31-")
     failed = cli("invoke", "--project", "31", a, b)
     assert failed.exit_code == 1
     assert json.loads(failed.output)["error"]["type"] == "InvalidResult"
@@ -398,3 +408,24 @@ def test_local_deploy_reports_the_state_it_leaves_and_status_agrees(home):
                                f"code sha256 {record['code_sha256']}\n")
     assert name.startswith("custom-metric-7-")
     assert cli("status", "--project", "7").output == "Inactive\n"
+
+
+def test_commands_on_a_project_without_function_exit_2_with_how_to_deploy(home, tmp_path):
+    annotation = tmp_path / "a.json"
+    annotation.write_text(json.dumps(json.loads(SENTIMENT.read_text())[0]["annotations"][0]))
+    expected = ("Error: no function deployed for project 5 (deploy it with: lse-metrics deploy --project 5 "
+                "--metric FILE)")
+    for command in (["invoke", "--project", "5", annotation, annotation], ["logs", "--project", "5"],
+                    ["status", "--project", "5", "--strict"]):
+        result = cli(*command)
+        assert result.exit_code == 2, (command, result.output)
+        assert " ".join(result.output.split()) == expected
+    plain = cli("status", "--project", "5")
+    assert plain.exit_code == 0 and plain.output == "NotDeployed\n"
+
+
+def test_status_strict_exits_1_for_a_function_that_cannot_answer(fake, monkeypatch):
+    monkeypatch.setattr(fake, "status", lambda project_id: providers.FunctionStatus.FAILED)
+    result = cli("status", "--project", "8", "--strict")
+    assert (result.exit_code, result.output) == (1, "Failed\n")
+    assert cli("status", "--project", "8").exit_code == 0
