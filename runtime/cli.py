@@ -28,7 +28,7 @@ from rich.table import Table
 
 from lse_custom_metrics.runtime.batching import DEFAULT_BATCH_PAIRS
 from lse_custom_metrics.runtime.export import Export, ExportError, iter_export, read_annotation_file
-from lse_custom_metrics.runtime.providers.base import FunctionNotDeployed, InvokeError, ProviderError
+from lse_custom_metrics.runtime.providers.base import FunctionNotDeployed, InvokeError, MetricLoadError, ProviderError
 
 EXIT_BAD_INPUT = 2
 EXIT_PROVIDER = 3
@@ -81,6 +81,8 @@ def _check_metric(path: str) -> str:
 def _deploy(provider, project: str, metric: str):
     try:
         return provider.deploy(project, metric)
+    except MetricLoadError as exc:  # a bad metric file; the deployed function (if any) is unchanged
+        raise CliError(f"bad metric file: the function cannot load it: {exc}", EXIT_BAD_INPUT) from None
     except ProviderError as exc:
         raise CliError(f"could not deploy {metric} for project {project} on {provider.name}: {exc}",
                        EXIT_PROVIDER) from None
