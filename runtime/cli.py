@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ from rich.table import Table
 
 from lse_custom_metrics.runtime.batching import DEFAULT_BATCH_PAIRS
 from lse_custom_metrics.runtime.export import Export, ExportError, iter_export, read_annotation_file
-from lse_custom_metrics.runtime.providers.base import FunctionNotDeployed, InvokeError, MetricLoadError, ProviderError
+from lse_custom_metrics.runtime.providers.base import (
+    FunctionNotDeployed, InvokeError, MetricLoadError, ProviderError, RuntimeLimits,
+)
 
 EXIT_BAD_INPUT = 2
 EXIT_PROVIDER = 3
@@ -103,6 +106,23 @@ provider_option = click.option(
 project_option = click.option("--project", "project", required=True, help="Label Studio project id.")
 
 
+def limits_options(command):
+    """--timeout-s and --memory-mb: the local provider's per-request limits (RuntimeLimits)."""
+    defaults = RuntimeLimits()
+    command = click.option(
+        "--memory-mb", type=click.IntRange(min=32), default=defaults.memory_mb, show_default=True,
+        help="local provider only: memory limit of the function process, in MB. LSE's value is fixed in "
+             "the cloud; change it only for local experiments.")(command)
+    return click.option(
+        "--timeout-s", type=click.FloatRange(min=0.1), default=defaults.timeout_s, show_default=True,
+        help="local provider only: seconds a request may take. LSE's value is fixed in the cloud; change "
+             "it only for local experiments.")(command)
+
+
+def _limits(timeout_s: float, memory_mb: int) -> RuntimeLimits:
+    return replace(RuntimeLimits(), timeout_s=float(timeout_s), memory_mb=int(memory_mb))
+
+
 class _Group(click.Group):
     """Ctrl-C or SIGTERM in any command: the command's clean-up runs, one line is printed, exit 128+signal."""
 
@@ -153,8 +173,9 @@ def main() -> None:
                    "being prepared while the function works).")
 @click.option("--instances", type=click.IntRange(min=1), default=None,
               help="local provider only: function servers to run (default 1, as LSE).")
+@limits_options
 def score(export_path, metric_path, provider, project, predictions, per_label, out_dir, batch_pairs,
-          concurrency, instances):
+          concurrency, instances, timeout_s, memory_mb):
     """Score every task of a Label Studio JSON EXPORT with a custom metric."""
     from lse_custom_metrics.runtime.report import preload_plotting, summary_warnings
     from lse_custom_metrics.runtime.scorer import score_export
@@ -162,7 +183,8 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
     sha256 = _check_metric(metric_path)
     if out_dir:  # before anything is deployed or scored: a bad folder must not cost a whole run
         _check_out(out_dir)
-    backend = _open_provider(provider, **({"instances": instances} if instances else {}))
+    backend = _open_provider(provider, limits=_limits(timeout_s, memory_mb),
+                             **({"instances": instances} if instances else {}))
     shutdown = _Shutdown(backend).install()
     # A scoring run builds one large acyclic tree (the export) and then only short-lived objects: the
     # cyclic garbage collector would re-scan that tree again and again for nothing.
@@ -459,10 +481,11 @@ def _print_summary(document: dict, paths: dict) -> None:
 @project_option
 @click.option("--metric", "metric_path", required=True, type=click.Path(dir_okay=False))
 @provider_option
-def deploy(project, metric_path, provider):
+@limits_options
+def deploy(project, metric_path, provider, timeout_s, memory_mb):
     """Create or update the project's metric function (identical code: nothing to do)."""
     _check_metric(metric_path)
-    backend = _open_provider(provider)
+    backend = _open_provider(provider, limits=_limits(timeout_s, memory_mb))
     try:
         result = _deploy(backend, project, metric_path)
     finally:
@@ -525,7 +548,8 @@ def status(project, provider, strict):
 @click.argument("annotation_2", type=click.Path(dir_okay=False))
 @click.option("--per-label", is_flag=True)
 @provider_option
-def invoke(project, annotation_1, annotation_2, per_label, provider):
+@limits_options
+def invoke(project, annotation_1, annotation_2, per_label, provider, timeout_s, memory_mb):
     """Score one pair: two files each holding an annotation (or prediction) in Label Studio JSON.
 
     Prints the function's reply; exits 1 when the metric reported an error for the pair.
@@ -535,7 +559,7 @@ def invoke(project, annotation_1, annotation_2, per_label, provider):
     except ExportError as exc:
         raise CliError(str(exc), EXIT_BAD_INPUT) from None
     payload = {"annotation_1": first, "annotation_2": second, "per_label": per_label}
-    backend = _open_provider(provider)
+    backend = _open_provider(provider, limits=_limits(timeout_s, memory_mb))
     try:
         reply = _call(backend, "invoke", project, payload)
     except InvokeError as exc:

@@ -430,3 +430,69 @@ def test_status_strict_exits_1_for_a_function_that_cannot_answer(fake, monkeypat
     result = cli("status", "--project", "8", "--strict")
     assert (result.exit_code, result.output) == (1, "Failed\n")
     assert cli("status", "--project", "8").exit_code == 0
+
+
+# --- --timeout-s / --memory-mb: the local provider's limits -------------------------------------------
+
+def test_limit_options_reach_the_provider(monkeypatch, tmp_path):
+    seen = []
+    provider = FakeProvider()
+
+    def open_provider(name=None, **options):
+        seen.append(options.get("limits"))
+        return provider
+
+    monkeypatch.setattr(providers, "get_provider", open_provider)
+    annotation = tmp_path / "a.json"
+    annotation.write_text(json.dumps(json.loads(SENTIMENT.read_text())[0]["annotations"][0]))
+    limits = ["--timeout-s", "5", "--memory-mb", "128"]
+    assert cli("deploy", "--project", "4242", "--metric", METRICS / "choices_weighted.py", *limits).exit_code == 0
+    assert cli("invoke", "--project", "4242", annotation, annotation, *limits).exit_code == 0
+    assert cli("score", SENTIMENT, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o",
+               *limits).exit_code == 0
+    assert cli("status", "--project", "4242").exit_code == 0
+    custom = providers.RuntimeLimits(memory_mb=128, timeout_s=5.0)
+    assert seen == [custom, custom, custom, None]
+    cli("deploy", "--project", "4242", "--metric", METRICS / "choices_weighted.py")
+    assert seen[-1] == providers.RuntimeLimits() == providers.RuntimeLimits(memory_mb=256, timeout_s=60.0)
+
+
+def test_limit_options_say_they_are_for_local_experiments():
+    for command in ("score", "deploy", "invoke"):
+        text = " ".join(cli(command, "--help").output.split())
+        assert "--timeout-s FLOAT RANGE local provider only: seconds a request may take. LSE's value is fixed in " \
+               "the cloud; change it only for local experiments. [default: 60.0; x>=0.1]" in text
+        assert "--memory-mb INTEGER RANGE local provider only: memory limit of the function process, in MB. " \
+               "LSE's value is fixed in the cloud; change it only for local experiments. [default: 256; x>=32]" in text
+
+
+def _deploy_metric(tmp_path, body):
+    metric = tmp_path / "metric.py"
+    metric.write_text(body)
+    assert cli("deploy", "--project", "77", "--metric", metric).exit_code == 0
+    annotation = tmp_path / "a.json"
+    annotation.write_text('{"result": []}')
+    return annotation
+
+
+def test_local_timeout_option_cuts_a_slow_request(home, tmp_path):
+    annotation = _deploy_metric(tmp_path, "import time\n\n\ndef agreement(a, b, per_label=False):\n"
+                                          "    time.sleep(3)\n    return 1.0\n")
+    started = time.monotonic()
+    result = cli("invoke", "--project", "77", annotation, annotation, "--timeout-s", "1")
+    assert result.exit_code == 3 and time.monotonic() - started < 3
+    text = " ".join(result.output.split())
+    assert text.startswith("Error: Timeout: function custom-metric-77-")
+    assert text.endswith("(project 77): request exceeded the 1 s timeout; the function was restarted")
+
+
+def test_local_memory_option_sets_the_limit(home, tmp_path):
+    annotation = _deploy_metric(tmp_path, "import time\n\n\ndef agreement(a, b, per_label=False):\n"
+                                          "    block = bytearray(150 * 1024 * 1024)\n    time.sleep(0.5)\n"
+                                          "    return 1.0 if block else 0.0\n")
+    limited = cli("invoke", "--project", "77", annotation, annotation, "--memory-mb", "100")
+    assert limited.exit_code == 3
+    text = " ".join(limited.output.split())
+    assert text.startswith("Error: MemoryLimitExceeded: function custom-metric-77-") and "MB > 100 MB" in text
+    default = cli("invoke", "--project", "77", annotation, annotation)
+    assert default.exit_code == 0 and json.loads(default.output) == {"score": 1.0}
