@@ -181,8 +181,11 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
     from lse_custom_metrics.runtime.scorer import score_export
 
     sha256 = _check_metric(metric_path)
-    if out_dir:  # before anything is deployed or scored: a bad folder must not cost a whole run
+    # Before anything is deployed or scored: a bad folder must not cost a whole run.
+    if out_dir:
         _check_out(out_dir)
+    else:  # ./agreement-<project>: the project is known later, the current folder must be writable now
+        _check_default_out_parent()
     backend = _open_provider(provider, limits=_limits(timeout_s, memory_mb),
                              **({"instances": instances} if instances else {}))
     shutdown = _Shutdown(backend).install()
@@ -369,6 +372,17 @@ def _check_out(out_dir: str) -> Path:
     except OutputError as exc:
         raise CliError(str(exc), EXIT_BAD_INPUT) from None
     return Path(out_dir)
+
+
+def _check_default_out_parent() -> None:
+    from lse_custom_metrics.runtime.report import OutputError, check_out_dir
+
+    try:
+        check_out_dir(Path.cwd())
+    except OutputError as exc:
+        problem = str(exc).split(": ", 1)[1]  # drop check_out_dir's "cannot use --out <dir>" prefix
+        raise CliError(f"cannot write the default output folder ./agreement-<project> here: {problem}; "
+                       "pass --out DIR", EXIT_BAD_INPUT) from None
 
 
 def _write(document: dict, out_path: Path) -> dict:

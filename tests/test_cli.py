@@ -496,3 +496,13 @@ def test_local_memory_option_sets_the_limit(home, tmp_path):
     assert text.startswith("Error: MemoryLimitExceeded: function custom-metric-77-") and "MB > 100 MB" in text
     default = cli("invoke", "--project", "77", annotation, annotation)
     assert default.exit_code == 0 and json.loads(default.output) == {"score": 1.0}
+
+
+def test_unwritable_current_folder_is_found_before_deploying(fake, monkeypatch):
+    monkeypatch.chdir("/proc")  # a folder where no file can be created, even by root
+    result = cli("score", SENTIMENT, "--metric", METRICS / "choices_weighted.py")
+    assert result.exit_code == 2
+    assert " ".join(result.output.split()) == (
+        "Error: cannot write the default output folder ./agreement-<project> here: cannot write in /proc: "
+        "No such file or directory; pass --out DIR")
+    assert fake.functions == {} and fake.requests == []
