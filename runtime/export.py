@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 EXPORT_HINT = 'export the project as "JSON" in Label Studio (not JSON_MIN, CSV or TSV)'
+ANNOTATION_FILE_HINT = "give one annotation object with a `result` list"
 ANNOTATION_HINT = 'export the project as "JSON" in Label Studio to score it'
 # Keys JSON_MIN writes at the top level of each flattened task, instead of an `annotations` list.
 _JSON_MIN_KEYS = {"annotator", "annotation_id", "lead_time"}
@@ -159,6 +160,8 @@ def _loads(text: str, path: Path, last_read: "Task | None" = None) -> Any:
     except RecursionError:
         raise ExportError(path, "not a Label Studio export: JSON nested too deeply to read"
                           + _last_read(last_read)) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits: Python refuses to convert it
+        raise ExportError(path, f"not a Label Studio export: {exc}" + _last_read(last_read)) from None
 
 
 def _last_read(task: "Task | None") -> str:
@@ -370,17 +373,19 @@ def read_annotation_file(path: str | Path) -> dict:
     path = Path(path)
     try:
         data = json.loads(_read_text(path))
-    except (json.JSONDecodeError, RecursionError) as exc:
-        if isinstance(exc, RecursionError):
-            raise ExportError(path, "JSON nested too deeply to read",
-                              hint="give one annotation object with a `result` list") from None
-        raise ExportError(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-                          hint="give one annotation object with a `result` list") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        if isinstance(exc, json.JSONDecodeError):
+            problem = f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        elif isinstance(exc, RecursionError):
+            problem = "JSON nested too deeply to read"
+        else:
+            problem = f"cannot read the JSON: {exc}"
+        raise ExportError(path, problem, hint=ANNOTATION_FILE_HINT) from None
     if isinstance(data, list) and all(isinstance(r, dict) for r in data) and not any("annotations" in r for r in data):
         return {"result": data}
     if isinstance(data, dict) and isinstance(data.get("annotations"), list) and data["annotations"]:
         data = data["annotations"][0]
     if not isinstance(data, dict) or not isinstance(data.get("result"), list):
         raise ExportError(path, "not an annotation: expected an object with a `result` list",
-                          hint="give one annotation object with a `result` list")
+                          hint=ANNOTATION_FILE_HINT)
     return data

@@ -224,6 +224,9 @@ def test_truncated_sample_export_names_position_and_last_task_read(tmp_path):
      "last task read successfully: task #0 (id 1)"),
     ('[{"id": 1, "annotations": [' + "[" * 200000 + "]" * 200000 + "]}]",
      "not a Label Studio export: JSON nested too deeply to read; no task could be read"),
+    ('[{"id": 1, "annotations": []}, {"id": ' + "9" * 5000 + ', "annotations": []}]',
+     "not a Label Studio export: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 "
+     "digits; use sys.set_int_max_str_digits() to increase the limit; last task read successfully: task #0 (id 1)"),
 ])
 def test_every_decode_failure_becomes_an_export_error(tmp_path, text, problem):
     path = write(tmp_path, "bad.json", text)
@@ -255,3 +258,17 @@ def test_one_annotation_given_as_the_export(tmp_path, kind):
     assert str(info.value) == (
         f"{path}: item #0: this is one annotation, not an export (an object with a `result` list and no "
         '`annotations`) (export the project as "JSON" in Label Studio to score it)')
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"result": [', "not valid JSON (line 1, column 13: Expecting value)"),
+    ("[" * 200000 + "]" * 200000, "JSON nested too deeply to read"),
+    ('{"id": ' + "9" * 5000 + ', "result": []}',
+     "cannot read the JSON: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits; "
+     "use sys.set_int_max_str_digits() to increase the limit"),
+])
+def test_annotation_file_decode_failures_are_export_errors(tmp_path, text, problem):
+    path = write(tmp_path, "a.json", text)
+    with pytest.raises(ExportError) as info:
+        read_annotation_file(path)
+    assert str(info.value) == f"{path}: {problem} (give one annotation object with a `result` list)"
