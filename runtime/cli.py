@@ -127,6 +127,7 @@ class _Group(click.Group):
     """Ctrl-C or SIGTERM in any command: the command's clean-up runs, one line is printed, exit 128+signal."""
 
     def invoke(self, ctx: click.Context):
+        _Shutdown.last_signal = None
         previous = _install(signal.SIGTERM, _raise_interrupt)
         try:
             return super().invoke(ctx)

@@ -506,3 +506,21 @@ def test_unwritable_current_folder_is_found_before_deploying(fake, monkeypatch):
         "Error: cannot write the default output folder ./agreement-<project> here: cannot write in /proc: "
         "No such file or directory; pass --out DIR")
     assert fake.functions == {} and fake.requests == []
+
+
+def test_interrupting_a_management_command_is_one_line_and_exit_130(fake, monkeypatch):
+    def interrupted(project_id):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fake, "status", interrupted)
+    result = cli("status", "--project", "8")
+    assert (result.exit_code, result.output) == (130, "interrupted by SIGINT\n")
+
+
+def test_sigterm_in_a_management_command_runs_its_clean_up_and_exits_143(fake, monkeypatch):
+    closed = []
+    monkeypatch.setattr(fake, "close", lambda: closed.append(True))
+    monkeypatch.setattr(fake, "status", lambda project_id: os.kill(os.getpid(), signal.SIGTERM))
+    result = cli("status", "--project", "8")
+    assert (result.exit_code, result.output, closed) == (143, "interrupted by SIGTERM\n", [True])
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is removed again
