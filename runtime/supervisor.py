@@ -7,7 +7,9 @@ are serialized per server, as LSE queues them one at a time. While waiting for a
 samples the process tree's memory and the elapsed time (every 10 ms, no extra thread); exceeding either
 kills the process group and the request fails with ``InvokeError(kind="MemoryLimitExceeded" |
 "Timeout")``; a connection dropped without an answer is ``FunctionCrashed``. The next request starts a
-fresh server, so callers can retry or split at once.
+fresh server, so callers can retry at once. A server never outlives the process that started it: it
+watches its parent and kills its own process group once the parent is gone (even after SIGKILL);
+``reap_orphans`` remains as a second line for servers left over anyway.
 
 Memory is measured the way a container's limit sees it: the proportional set size (PSS, shared pages
 counted once) of the whole tree when the server became ready, plus the growth of the tree's resident
@@ -17,6 +19,7 @@ shorter than the sampling interval.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import http.client
 import json
 import os
@@ -41,12 +44,27 @@ SAMPLE_INTERVAL_S = 0.01
 _MB = 1024 * 1024
 
 
-# `python -m functions_framework`, except for one thing. functions-framework and the google-cloud-functions
+# `python -m functions_framework`, except for two things. functions-framework and the google-cloud-functions
 # client (our `gcp` extra) both install google/cloud/functions{,_v1}/__init__.py; when the client's win,
 # the framework's `from google.cloud.functions.context import Context` drags in the whole client library
 # (~200 ms and ~20 MB per server, plus version warnings). In Cloud Functions only the framework is
 # installed and those packages are bare: recreate that, then start the framework's own CLI.
+# And the server must not outlive the process that started it (its first argument), even one killed
+# with SIGKILL: a watchdog thread kills the server's whole process group once the parent is gone.
+# (prctl(PR_SET_PDEATHSIG) would fire when the *thread* that started the server exits - servers are
+# started from scoring worker threads - and a preexec_fn would make every Popen fork instead of vfork.)
 _LAUNCHER = """
+import os, signal, threading, time
+parent = int(__import__("sys").argv.pop(1))
+
+
+def watch_parent():
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os.killpg(0, signal.SIGKILL)
+
+
+threading.Thread(target=watch_parent, name="lse-parent-watch", daemon=True).start()
 import importlib.util, sys, types
 for name in ("google.cloud.functions", "google.cloud.functions_v1"):
     spec = importlib.util.find_spec(name)
@@ -164,6 +182,16 @@ def _hwm_bytes(pid: int) -> int:
     return 0
 
 
+def _exiting(pid: int) -> bool:
+    """Whether ``pid`` is a zombie or dying (its exit not yet collected by the parent)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split(None, 1)[0]
+    except (OSError, IndexError):
+        return False
+    return state in (b"Z", b"X")
+
+
 # Servers started by this interpreter; stopped at exit so no orphan processes remain.
 _RUNNING: set["FunctionServer"] = set()
 _RUNNING_LOCK = threading.Lock()
@@ -224,7 +252,7 @@ class FunctionServer:
         self.port = free_port()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable, "-I", "-u", "-B", "-c", _LAUNCHER,
+            sys.executable, "-I", "-u", "-B", "-c", _LAUNCHER, str(os.getpid()),
             "--target", GCF_ENTRY_POINT, "--source", str(self.bundle_dir / "main.py"),
             "--host", "127.0.0.1", "--port", str(self.port),
         ]
@@ -275,6 +303,11 @@ class FunctionServer:
         self._write_run_file()
 
     def ensure_running(self) -> None:
+        if self.proc is not None and _exiting(self.proc.pid):
+            # Killed from outside and still being torn down (its threads exiting): not reaped yet, so
+            # poll() would call it alive. Wait for the end, then start afresh.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
         if not self.alive:
             if self.proc is not None:
                 self._forget()

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -506,27 +507,70 @@ def test_servers_stop_at_interpreter_exit(home, tmp_path):
     assert LocalProvider().status(21) == S.INACTIVE
 
 
-def test_orphaned_server_is_reaped(home, tmp_path):
-    """A caller killed with SIGKILL leaves its server behind; the next provider on that home stops it."""
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_servers_die_with_a_killed_caller(home, tmp_path, how):
+    """A caller killed without any cleanup (SIGKILL, or SIGTERM with no handler) takes its servers along:
+    each server watches its parent and kills its own process group once the parent is gone."""
     metric = metric_copy(tmp_path, "choices")
     script = textwrap.dedent(f"""
-        import os, signal
+        import json, threading, time
         from lse_custom_metrics.runtime.providers.local import LocalProvider
-        provider = LocalProvider()
-        provider.deploy(22, {str(metric)!r})
-        print([s.proc.pid for pool in provider._pools.values() for s in pool.servers], flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
+        provider = LocalProvider(instances=2)
+        provider.deploy(22, {str(metric)!r}, start=False)
+        # started from a worker thread that then exits, as the scorer's threads do
+        worker = threading.Thread(target=provider.start, args=(22,))
+        worker.start(); worker.join()
+        pids = [p.pid for pool in provider._pools.values() for s in pool.servers for p in s.tree()]
+        print(json.dumps(pids), flush=True)
+        time.sleep(120)
     """)
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "LSE_METRICS_HOME": str(home)})
-    (pid,) = json.loads(run.stdout.strip().splitlines()[-1])
-    assert psutil.pid_exists(pid)
+    caller = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "LSE_METRICS_HOME": str(home)})
     try:
-        assert LocalProvider().status(22) == S.INACTIVE  # reaped on construction
+        pids = json.loads(caller.stdout.readline())
+        assert len(pids) >= 4  # two servers: gunicorn master + worker each
+        assert all(psutil.pid_exists(pid) for pid in pids)
+        caller.send_signal(getattr(signal, how))
+        caller.wait(timeout=10)
         deadline = time.monotonic() + 5
-        while psutil.pid_exists(pid) and time.monotonic() < deadline:
+        while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not psutil.pid_exists(pid)
+        assert [pid for pid in pids if _running(pid)] == []
     finally:
-        if psutil.pid_exists(pid):
-            os.killpg(pid, 9)
+        if caller.poll() is None:
+            caller.kill()
+            caller.wait()
+        caller.stdout.close()
+        status = LocalProvider().status(22)  # reaps whatever a failure above left running
+    assert status == S.INACTIVE
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_orphaned_server_is_reaped(home, tmp_path):
+    """A server whose owner is gone but which is still running (e.g. its watchdog could not act) is
+    killed by the next provider on that home; stale run records are dropped."""
+    metric = metric_copy(tmp_path, "choices")
+    with LocalProvider() as provider:
+        name = provider.deploy(23, metric, start=False).function.name
+    run_dir = home / "functions" / name / "run"
+    run_dir.mkdir(exist_ok=True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs: the owner of the orphan
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    try:
+        record = {"pid": orphan.pid, "owner_pid": gone.pid, "port": 1, "state": "ready", "error": None,
+                  "started": psutil.Process(orphan.pid).create_time()}
+        (run_dir / f"{orphan.pid}.json").write_text(json.dumps(record))
+        (run_dir / "999999999.json").write_text(json.dumps({**record, "pid": 999999999}))  # stale record
+        assert LocalProvider().status(23) == S.INACTIVE  # reaped on construction
+        assert orphan.wait(timeout=5) == -signal.SIGKILL
+        assert list(run_dir.iterdir()) == []
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
