@@ -9,8 +9,10 @@
 
 A request the function cannot answer as a whole (`InvokeError`: timeout, memory limit, crash; or a reply
 that does not match it) is sent again one pair per request, pipelined like the first attempt, so only
-the pair(s) responsible get the error: one slow pair costs one timeout plus one quick request per other
-pair of its batch. A failing pair never sinks a batch, a failing batch never the run.
+the pair(s) responsible get the error. When the provider names the pair responsible (`pair_index`: the
+local runtime does for a pair that alone used up the time limit), that pair gets the error at once and
+only the others are sent again: one slow pair costs one timeout plus one quick request per other pair of
+its batch. A failing pair never sinks a batch, a failing batch never the run.
 """
 from __future__ import annotations
 
@@ -236,7 +238,16 @@ class Scorer:
             reply = self.provider.invoke(self.project_id, payload)
             results = parse_reply(_sent_tasks(plan.plans, jobs), reply, jobs, self.per_label)
         except InvokeError as exc:
-            self._isolate(plan, jobs, outcomes, f"{exc.kind}: {exc}")
+            error = f"{exc.kind}: {exc}"
+            culprit = exc.pair_index
+            if len(jobs) > 1 and culprit is not None and 0 <= culprit < len(jobs):
+                # The provider knows which pair caused it (e.g. it alone used up the time limit): that
+                # pair gets the error without another attempt, the others are sent again.
+                outcomes[jobs[culprit].key] = PairOutcome(error=error)
+                self.on_progress(1)
+                self._retry_alone(plan, jobs[:culprit] + jobs[culprit + 1:], outcomes)
+            else:
+                self._isolate(plan, jobs, outcomes, error)
             return
         except BadReply as exc:
             self._isolate(plan, jobs, outcomes, f"BadReply: {exc}")
@@ -255,6 +266,10 @@ class Scorer:
             outcomes[jobs[0].key] = PairOutcome(error=error)
             self.on_progress(1)
             return
+        self._retry_alone(plan, jobs, outcomes)
+
+    def _retry_alone(self, plan: ScoringPlan, jobs: list[PairJob], outcomes: list) -> None:
+        """Send each job as a request of its own, through the pool when there is one."""
         pool = self._pool
         for job in jobs:
             if pool is None:

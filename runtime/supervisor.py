@@ -22,6 +22,7 @@ import atexit
 import contextlib
 import http.client
 import json
+import mmap
 import os
 import select
 import signal
@@ -41,6 +42,11 @@ from .providers.base import InvokeError, ProviderError, RuntimeLimits
 
 STARTUP_TIMEOUT_S = 60.0
 SAMPLE_INTERVAL_S = 0.01
+# The handler's progress marker (handler/main.py): the position of the pair it is computing.
+PROGRESS_ENV = "LSE_METRICS_PROGRESS"
+# A request that times out blames the pair it was computing when that pair alone had been running for
+# at least this share of the time limit (it would time out alone too: not worth a second timeout).
+BLAME_SHARE = 0.9
 _MB = 1024 * 1024
 
 
@@ -234,6 +240,8 @@ class FunctionServer:
         self._baseline_rss = 0
         self._baseline_hwm: dict[int, int] = {}
         self._procs: list[psutil.Process] = []  # the tree at readiness, refreshed during long requests
+        self._progress: memoryview | None = None  # the handler's progress marker, shared with the server
+        self._progress_map: mmap.mmap | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -256,9 +264,13 @@ class FunctionServer:
             "--target", GCF_ENTRY_POINT, "--source", str(self.bundle_dir / "main.py"),
             "--host", "127.0.0.1", "--port", str(self.port),
         ]
+        environment = self.environment(self.port)
+        marker = self._open_progress()
+        if marker is not None:
+            environment[PROGRESS_ENV] = str(marker)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                command, cwd=self.bundle_dir, env=self.environment(self.port),
+                command, cwd=self.bundle_dir, env=environment,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: gunicorn forks, kill them together
             )
@@ -342,9 +354,34 @@ class FunctionServer:
         self._forget()
         self.state = "stopped"
 
+    def _open_progress(self) -> Path | None:
+        """Create this server's progress marker (8 zero bytes, mapped here and in the handler)."""
+        self._close_progress()
+        path = self.run_dir / f"progress-{self.port}"
+        try:
+            path.write_bytes(bytes(8))
+            with open(path, "r+b") as handle:
+                self._progress_map = mmap.mmap(handle.fileno(), 8)
+            self._progress = memoryview(self._progress_map).cast("q")
+        except (OSError, ValueError):
+            self._close_progress()
+            return None
+        return path
+
+    def _close_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.release()
+        if self._progress_map is not None:
+            self._progress_map.close()
+        self._progress = self._progress_map = None
+        if self.port:
+            with contextlib.suppress(FileNotFoundError):
+                (self.run_dir / f"progress-{self.port}").unlink()
+
     def _forget(self) -> None:
         with _RUNNING_LOCK:
             _RUNNING.discard(self)
+        self._close_progress()
         if self.proc is not None:
             try:
                 (self.run_dir / f"{self.proc.pid}.json").unlink()
@@ -427,15 +464,20 @@ class FunctionServer:
         finally:
             connection.close()
 
-    def _watch_until_answer(self, sock: socket.socket, deadline: float) -> tuple[str, str] | None:
-        """Wait for the answer to start arriving, sampling memory and time meanwhile.
+    def _watch_until_answer(self, sock: socket.socket, deadline: float) -> tuple[str, str, int | None] | None:
+        """Wait for the answer to start arriving, sampling memory, time and the handler's progress.
 
-        Returns ``(kind, detail)`` of a breach (the process group is then killed), or None once the
-        answer is readable. Short requests never sample: their peak is checked afterwards.
+        Returns ``(kind, detail, pair)`` of a breach (the process group is then killed; ``pair``: the
+        0-based position of the pair to blame for a timeout, or None), or None once the answer is
+        readable. Short requests never sample: their peak is checked afterwards.
         """
         samples = 0
+        progress = self._progress
+        running, since = 0, time.monotonic()  # the pair being computed (1-based, 0: none) and since when
         while not select.select([sock], [], [], SAMPLE_INTERVAL_S)[0]:
             samples += 1
+            if progress is not None and progress[0] != running:
+                running, since = progress[0], time.monotonic()
             if samples % 25 == 0:  # a metric may start subprocesses: refresh the tree now and then
                 self._procs = self.tree() or self._procs
             used = self.estimate_bytes(self._procs)
@@ -443,11 +485,13 @@ class FunctionServer:
             if used > self.limit_bytes:
                 detail = f"memory limit exceeded: {used / _MB:.0f} MB > {self.limits.memory_mb} MB"
                 self.kill(detail)
-                return "MemoryLimitExceeded", detail
-            if time.monotonic() > deadline:
+                return "MemoryLimitExceeded", detail, None
+            now = time.monotonic()
+            if now > deadline:
                 detail = f"request exceeded the {self.limits.timeout_s:g} s timeout"
                 self.kill(detail)
-                return "Timeout", detail
+                slow = running > 0 and now - since >= BLAME_SHARE * self.limits.timeout_s
+                return "Timeout", detail, running - 1 if slow else None
         return None
 
     def request(self, body: bytes) -> bytes:
@@ -456,6 +500,8 @@ class FunctionServer:
             self.ensure_running()
             timeout_s = float(self.limits.timeout_s)
             deadline = time.monotonic() + timeout_s
+            if self._progress is not None:
+                self._progress[0] = 0  # no pair started yet (the handler counts from 1)
             # the socket timeout is only a backstop: the loop below enforces the limit
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout_s + 30)
             breach = failure = None
@@ -471,7 +517,8 @@ class FunctionServer:
                 connection.close()
             if breach is not None:
                 self._forget()
-                raise InvokeError(f"{self.label}: {breach[1]}; the function was restarted", kind=breach[0])
+                raise InvokeError(f"{self.label}: {breach[1]}; the function was restarted", kind=breach[0],
+                                  pair_index=breach[2])
             if failure is not None:
                 self.kill(f"connection failed: {failure!r}")
                 self._forget()
@@ -517,10 +564,9 @@ def reap_orphans(run_dir: Path) -> int:
                 pass
             record["live"] = False
         if not record["live"]:
-            try:
-                record_file.unlink()
-            except FileNotFoundError:
-                pass
+            for leftover in (record_file, run_dir / f"progress-{record.get('port')}"):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
     return reaped
 
 

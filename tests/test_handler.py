@@ -172,3 +172,21 @@ def test_collector_is_restored_after_every_request(tmp_path):
         assert not gc.isenabled() and gc.get_freeze_count() == 0
     finally:
         gc.enable()
+
+
+def test_progress_marker_counts_the_pairs_of_a_request(tmp_path, monkeypatch):
+    """With the local runtime's marker file, the handler stores the 1-based position of each pair it
+    starts (across the request's tasks), so the runtime can tell which pair a timeout interrupted."""
+    marker = tmp_path / "progress"
+    marker.write_bytes(bytes(8))
+    monkeypatch.setenv("LSE_METRICS_PROGRESS", str(marker))
+    handler = load_handler(tmp_path / "bundle", "choices")
+    seen = []
+    metric = handler._get_metric()
+    monkeypatch.setattr(handler, "_metric", lambda a, b, per_label=False: seen.append(
+        int.from_bytes(marker.read_bytes(), sys.byteorder)) or metric(a, b, per_label=per_label))
+    P = {"result": [{"value": {"choices": ["Positive"]}}]}
+    handler.lambda_handler({"tasks": [{"id": 1, "annotations": [P, P, P], "pairs": [[0, 1], [0, 2]]},
+                                      {"id": 2, "annotations": [P, P], "pairs": [[0, 1]]}]})
+    assert seen == [1, 2, 3]
+    assert int.from_bytes(marker.read_bytes(), sys.byteorder) == 3

@@ -431,8 +431,11 @@ def test_scrubbed_environment(providers, home, tmp_path, monkeypatch):
         "PATH", "LANG", "LC_ALL", "HOME", "K_SERVICE", "K_REVISION", "K_CONFIGURATION", "FUNCTION_TARGET",
         "FUNCTION_SIGNATURE_TYPE", "PORT", "WORKERS", "THREADS",
         "SERVER_SOFTWARE",  # set by gunicorn itself
+        "LSE_METRICS_PROGRESS",  # the handler's progress marker, a file of the local runtime
     ])
     assert seen["HOME"] == str(home / "functions" / info.name / "home")
+    assert re.fullmatch(re.escape(str(home / "functions" / info.name / "run" / "progress-")) + r"\d+",
+                        seen["LSE_METRICS_PROGRESS"])
     assert (seen["K_SERVICE"], seen["FUNCTION_TARGET"], seen["LANG"]) == (info.name, "agreement_handler", "C.UTF-8")
 
 

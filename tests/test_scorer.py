@@ -285,7 +285,9 @@ def test_timeouts_through_the_local_provider_cost_only_the_offending_pairs(tmp_p
         document = score_export(export, provider, "4242", metric={}, encoded=True)
     errors = {(p["a"], p["b"]): p["error"] for t in document["tasks"] for p in t["pairs"] if p["error"]}
     assert set(errors) == {(91010, 91012), (91011, 91012)}  # task 504: the two pairs with annotation 91012
-    assert document["summary"]["invocations"] == 1 + 19  # the batch, then each of its pairs alone
+    # The batch times out on the first slow pair (91010, 91012), which alone used up the limit: it gets
+    # the Timeout at once; the other 18 pairs go one per request, and (91011, 91012) times out alone.
+    assert document["summary"]["invocations"] == 1 + 18
     assert all(e.startswith("Timeout: ") for e in errors.values())
     assert document["summary"]["pairs"] == 19 and document["summary"]["errors"] == 2
     by_task = {t["id"]: t["agreement"] for t in document["tasks"]}
@@ -305,9 +307,9 @@ def agreement(annotation_1, annotation_2, per_label=False):
 
 
 @pytest.mark.parametrize("concurrency", [1, 2])
-def test_one_slow_pair_costs_one_batch_timeout_and_its_own(tmp_path, concurrency):
-    """A batch that times out is retried one pair per request: the slow pair times out once more on its
-    own, every other pair is scored by a quick request (no log2(batch) cascade of timeouts)."""
+def test_one_slow_pair_costs_exactly_one_timeout(tmp_path, concurrency):
+    """The local runtime knows which pair used up the time limit: that pair gets the Timeout, every other
+    pair of the batch is sent again alone (quick requests) - one timeout in all, no cascade of them."""
     from lse_custom_metrics.runtime.providers.base import RuntimeLimits
     from lse_custom_metrics.runtime.providers.local import LocalProvider
 
@@ -328,6 +330,37 @@ def test_one_slow_pair_costs_one_batch_timeout_and_its_own(tmp_path, concurrency
     expected = {(a, b): 1 - abs(values[a] - values[b]) / 10 for t in (1, 2)
                 for a in range(t * 10, t * 10 + 4) for b in range(a + 1, t * 10 + 4) if (a, b) != (22, 23)}
     assert pairs == {key: (pytest.approx(score), None) for key, score in expected.items()}
-    assert document["summary"]["invocations"] == 1 + 12  # the batch of 12 pairs, then each pair alone
-    assert log.count("request exceeded the 2 s timeout") == 2  # the batch's, then the slow pair's own
-    assert 4.0 <= elapsed < 4.0 + 15.0  # two timeouts plus quick requests (and two server restarts)
+    assert document["summary"]["invocations"] == 1 + 11  # the batch of 12 pairs, then each other pair alone
+    assert log.count("request exceeded the 2 s timeout") == 1
+    assert 2.0 <= elapsed < 2.0 + 10.0  # one timeout plus quick requests (and one server restart)
+
+
+EVERY_PAIR_SLOWISH = '''
+import time
+
+def agreement(annotation_1, annotation_2, per_label=False):
+    time.sleep(0.5)
+    return 0.25
+'''
+
+
+def test_a_batch_too_slow_only_as_a_whole_is_scored_pair_by_pair(tmp_path):
+    """5 pairs of 0.5 s each exceed a 1.5 s limit together, none alone: the pair running at the timeout
+    had not used the limit by itself, so nobody is blamed and every pair is scored on its own."""
+    from lse_custom_metrics.runtime.providers.base import RuntimeLimits
+    from lse_custom_metrics.runtime.providers.local import LocalProvider
+
+    metric = tmp_path / "slowish.py"
+    metric.write_text(EVERY_PAIR_SLOWISH)
+    tasks = [{"id": 1, "annotations": [ann(10, 1, 1), ann(11, 2, 2)]},
+             {"id": 2, "annotations": [ann(20, 1, 1), ann(21, 2, 2), ann(22, 3, 3)]},
+             {"id": 3, "annotations": [ann(30, 1, 1), ann(31, 2, 2)]}]
+    with LocalProvider(RuntimeLimits(timeout_s=1.5), home=tmp_path / "home") as provider:
+        provider.deploy("78", metric)
+        document = score_export(parse_export(tasks), provider, "78", metric={}, encoded=True)
+        log = Path(provider.describe("78").extra["log"]).read_text()
+    assert [(p["a"], p["b"], p["score"], p["error"]) for t in document["tasks"] for p in t["pairs"]] == [
+        (10, 11, 0.25, None), (20, 21, 0.25, None), (20, 22, 0.25, None), (21, 22, 0.25, None),
+        (30, 31, 0.25, None)]
+    assert document["summary"]["invocations"] == 1 + 5
+    assert log.count("request exceeded the 1.5 s timeout") == 1

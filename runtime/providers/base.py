@@ -84,8 +84,11 @@ class InvokeError(ProviderError):
     The scorer reacts by sending the request's pairs again one per request, to isolate the pair responsible.
     """
 
-    def __init__(self, message: str, *, kind: str = "InvokeError"):
+    def __init__(self, message: str, *, kind: str = "InvokeError", pair_index: int | None = None):
         super().__init__(message)
+        # The 0-based position (in request order) of the pair known to have caused the failure - e.g.
+        # the pair that had used nearly all of the time limit by itself - or None when unknown.
+        self.pair_index = pair_index
         # "Timeout", "MemoryLimitExceeded", "FunctionCrashed" (the function died or dropped the
         # connection), "BadRequest" (it rejected the payload: HTTP 400 / Lambda BadRequest),
         # "RequestTooLarge" (over max_request_bytes, not sent), "FunctionError" (any other failure)
