@@ -351,9 +351,10 @@ class _Shutdown:
 
         try:
             self.backend.close()
-        except Exception:  # noqa: BLE001 - stopping must go on: stop_all_servers is the backstop
+        except Exception:  # noqa: BLE001 - stopping must go on: the steps below are the backstop
             pass
         stop_all_servers()
+        _kill_child_process_groups()
 
     def _wind_down(self) -> None:
         deadline = time.monotonic() + self.GRACE_S
@@ -363,6 +364,27 @@ class _Shutdown:
                 err.print(f"interrupted by {self.signal_name}: the run did not stop within {self.GRACE_S:g} s; "
                           "stopped the function servers and quit", highlight=False)
                 os._exit(128 + (self.signum or signal.SIGINT))
+
+
+def _kill_child_process_groups() -> None:
+    """SIGKILL every process group led by a child of this process: the function servers (each runs in
+    its own session) and anything a metric started, including one a late request restarted while the
+    provider was being closed."""
+    import psutil
+
+    try:
+        children = psutil.Process().children()
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            if os.getpgid(child.pid) == child.pid:
+                os.killpg(child.pid, signal.SIGKILL)
+            else:
+                child.kill()
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            pass
+    psutil.wait_procs(children, timeout=2)
 
 
 def _check_out(out_dir: str) -> Path:
