@@ -63,13 +63,15 @@ class FakeProvider(MetricProvider):
         if not _unit(score):
             return {"error": {"type": "InvalidResult", "message": f"agreement() returned {score!r}"}}
         result = {"score": float(score)}
-        if per_label:
+        if per_label:  # like the handler: a failing per_label=True call leaves the score in place
             try:
                 labels = agreement(a1, a2, per_label=True)
             except Exception as exc:
-                return {"error": {"type": type(exc).__name__, "message": str(exc)}}
+                result["labels_error"] = {"type": type(exc).__name__, "message": str(exc)}
+                return result
             if not isinstance(labels, dict) or not all(_unit(v) for v in labels.values()):
-                return {"error": {"type": "InvalidResult", "message": f"labels {labels!r}"}}
+                result["labels_error"] = {"type": "InvalidResult", "message": f"labels {labels!r}"}
+                return result
             result["labels"] = labels
         return result
 
