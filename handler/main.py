@@ -183,14 +183,15 @@ class _Failures:
     def __init__(self):
         self.count = 0
 
-    def error(self, exc: BaseException, context: str) -> dict:
+    def error(self, exc: BaseException, task, a1, a2, call: str = "") -> dict:
         error = {"type": type(exc).__name__, "message": str(exc)}
         frame = _metric_frame(exc)
         if frame is not None:
             error["where"] = f"{os.path.basename(METRIC_FILE)}:{frame.tb_lineno} in {frame.tb_frame.f_code.co_name}"
         self.count += 1
         if self.count <= TRACEBACKS_PER_INVOCATION:
-            _log("ERROR", f"metric raised on {context}: {error['type']}: {error['message']}\n{_compact_traceback(exc)}",
+            _log("ERROR", f"metric raised on {_pair_name(task, a1, a2)}{call}: {error['type']}: {error['message']}\n"
+                 f"{_compact_traceback(exc)}",
                  entry="metric", where=error.get("where"))
         return error
 
@@ -199,6 +200,15 @@ class _Failures:
         if rest > 0:
             _log("ERROR", f"metric raised on {rest} more pair(s) of this request (tracebacks not logged)",
                  entry="metric", more=rest)
+
+
+def _pair_name(task, a1, a2) -> str:
+    """``task 17, annotations 5 and 8`` (built only for a failing pair, off the hot path)."""
+    where = "the pair" if task is _SINGLE else f"task {task!r}"
+    return f"{where}, annotations {a1.get('id')!r} and {a2.get('id')!r}"
+
+
+_SINGLE = object()  # the task of a single-pair request
 
 
 def _compact_traceback(exc: BaseException) -> str:
@@ -213,22 +223,22 @@ def _compact_traceback(exc: BaseException) -> str:
     return "".join(lines).rstrip("\n")
 
 
-def _score(agreement, a1, a2, failures: _Failures, context: str) -> dict:
+def _score(agreement, a1, a2, failures: _Failures, task) -> dict:
     try:
         value = agreement(a1, a2, per_label=False)
     except Exception as exc:  # noqa: BLE001 - the metric's own error is the pair's result
-        return {"error": failures.error(exc, context)}
+        return {"error": failures.error(exc, task, a1, a2)}
     number = _as_unit_number(value)
     if number is None:
         return _invalid(f"agreement() returned {_describe(value)}; expected a real number in [0, 1]")
     return {"score": number}
 
 
-def _labels(agreement, a1, a2, failures: _Failures, context: str) -> dict:
+def _labels(agreement, a1, a2, failures: _Failures, task) -> dict:
     try:
         value = agreement(a1, a2, per_label=True)
     except Exception as exc:  # noqa: BLE001
-        return {"error": failures.error(exc, f"{context} (per_label=True)")}
+        return {"error": failures.error(exc, task, a1, a2, " (per_label=True)")}
     if not isinstance(value, dict):
         return _invalid(
             f"agreement(per_label=True) returned {_describe(value)}; "
@@ -248,12 +258,12 @@ def _labels(agreement, a1, a2, failures: _Failures, context: str) -> dict:
     return {"labels": labels}
 
 
-def _pair_result(agreement, a1, a2, per_label: bool, failures: _Failures, context: str) -> dict:
+def _pair_result(agreement, a1, a2, per_label: bool, failures: _Failures, task) -> dict:
     if not callable(agreement):
         return {"error": dict(agreement.error)}
-    result = _score(agreement, a1, a2, failures, context)
+    result = _score(agreement, a1, a2, failures, task)
     if per_label and "score" in result:
-        labels = _labels(agreement, a1, a2, failures, context)
+        labels = _labels(agreement, a1, a2, failures, task)
         if "error" in labels:
             result["labels_error"] = labels["error"]  # the score stands; only the labels are missing
         else:
@@ -402,8 +412,7 @@ def handle_payload(payload: dict) -> tuple[dict, dict]:
             for i, j in pairs:
                 if progress is not None:
                     progress[0] = pairs_done + len(results) + 1
-                result = _pair_result(agreement, annotations[i], annotations[j], per_label, failures,
-                                      f"task {task_id!r} pair [{i}, {j}]")
+                result = _pair_result(agreement, annotations[i], annotations[j], per_label, failures, task_id)
                 if len(result) != 1 or "score" not in result:  # the rare case: an error of some kind
                     if "error" in result:
                         errors += 1
@@ -427,7 +436,7 @@ def handle_payload(payload: dict) -> tuple[dict, dict]:
         if not isinstance(payload[key], dict):
             raise BadRequest(f"{key} must be an object, got {_json_type(payload[key])}")
     result = _pair_result(_get_metric(), payload["annotation_1"], payload["annotation_2"], per_label, _Failures(),
-                          "the pair")
+                          _SINGLE)
     counts = {"tasks": 0, "pairs": 1, "errors": int("error" in result), "per_label": per_label}
     if "labels_error" in result:
         counts["label_errors"] = 1

@@ -77,9 +77,9 @@ def test_flask_request_through_functions_framework(tmp_path, capsys):
 def test_metric_exceptions_log_a_compact_traceback_for_the_first_three(tmp_path, capsys):
     """`lse-metrics logs` shows where the metric failed: the metric's frames only, at most 3 per request."""
     handler = load_handler(tmp_path, "choices")
-    U = {"result": [{"value": {"choices": ["Neutral"]}}]}
+    U = [{"id": 80 + k, "result": [{"value": {"choices": ["Neutral"]}}]} for k in range(4)]
     pairs = [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3]]
-    response = handler.lambda_handler({"tasks": [{"id": 8, "annotations": [U] * 4, "pairs": pairs}]})
+    response = handler.lambda_handler({"tasks": [{"id": 8, "annotations": U, "pairs": pairs}]})
     where = "metric.py:16 in agreement"
     assert response == {"tasks": [{"id": 8, "results": [
         {"error": {"type": "KeyError", "message": "'Neutral'", "where": where}}] * 5}]}
@@ -92,17 +92,18 @@ def test_metric_exceptions_log_a_compact_traceback_for_the_first_three(tmp_path,
         "KeyError: 'Neutral'"
     )
     assert [(l["severity"], l["message"]) for l in lines[:-1]] == [
-        ("ERROR", f"metric raised on task 8 pair [0, 1]: KeyError: 'Neutral'\n{traceback_text}"),
-        ("ERROR", f"metric raised on task 8 pair [0, 2]: KeyError: 'Neutral'\n{traceback_text}"),
-        ("ERROR", f"metric raised on task 8 pair [0, 3]: KeyError: 'Neutral'\n{traceback_text}"),
+        ("ERROR", f"metric raised on task 8, annotations 80 and 81: KeyError: 'Neutral'\n{traceback_text}"),
+        ("ERROR", f"metric raised on task 8, annotations 80 and 82: KeyError: 'Neutral'\n{traceback_text}"),
+        ("ERROR", f"metric raised on task 8, annotations 80 and 83: KeyError: 'Neutral'\n{traceback_text}"),
         ("ERROR", "metric raised on 2 more pair(s) of this request (tracebacks not logged)"),
     ]
     assert [l["where"] for l in lines[:3]] == [where] * 3
     assert lines[-1]["message"].startswith("agreement: 1 task(s), 5 pair(s), 5 error(s), ")
     # the cap is per request: the next request logs its own first failures again
-    handler.lambda_handler({"annotation_1": U, "annotation_2": U})
+    handler.lambda_handler({"annotation_1": U[0], "annotation_2": U[1]})
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [l["message"].split("\n")[0] for l in lines[:-1]] == ["metric raised on the pair: KeyError: 'Neutral'"]
+    assert [l["message"].split("\n")[0] for l in lines[:-1]] == [
+        "metric raised on the pair, annotations 80 and 81: KeyError: 'Neutral'"]
 
 
 def test_labels_failure_keeps_the_score_and_is_counted_apart(tmp_path, capsys):
