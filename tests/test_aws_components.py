@@ -85,10 +85,10 @@ def test_execution_role_option_without_create_log_group():
     result = run_pulumi(program)
     policy = json.loads(result.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
     assert policy["Statement"] == [
-        {"Sid": "WriteCustomMetricLogStreams", "Effect": "Allow",
+        {"Effect": "Allow",
          "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
          "Resource": ["arn:aws-us-gov:logs:*:123456789012:log-group:/aws/lambda/acme-*"]},
-        {"Sid": "ManageCustomMetricLogGroups", "Effect": "Allow", "Action": ["logs:PutRetentionPolicy"],
+        {"Effect": "Allow", "Action": ["logs:PutRetentionPolicy"],
          "Resource": ["arn:aws-us-gov:logs:*:123456789012:log-group:/aws/lambda/acme-*"]}]
     assert result.one("aws:iam/role:Role").inputs["tags"] == {"team": "ml"}
 

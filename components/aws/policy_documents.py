@@ -4,10 +4,11 @@ Inputs are plain strings (partition, account, prefix, ARNs); the components call
 `Output.apply`, the tests and the policy pack call them directly. Nothing here asks the provider
 (`aws.iam.get_policy_document` is an invoke that mocks cannot answer and that hides the JSON from review).
 
-The two documents of LSE's docs page keep the docs' statements, order, actions, resources and their
-string-or-list shapes exactly. One deliberate difference: the docs' console artefact Sids
-("VisualEditor0".."2", and none on the other statements) are replaced by Sids that say what each
-statement is for, so reviewers, the policy pack and CloudTrail-driven audits can name a statement.
+The two documents of LSE's docs page are the docs' documents exactly, as parsed JSON: statements, order,
+Sids (the console's "VisualEditor0".."2" on the interact policy, none elsewhere), actions, resources and
+their string-or-list shapes. Only the partition, account, prefix and the execution role's real ARN vary.
+Keeping the Sids too means a platform engineer (or LSE support) can diff what we create against the docs
+with no explanation needed; what each statement is for is written beside it here and in the README.
 """
 from __future__ import annotations
 
@@ -31,15 +32,8 @@ IRSA_AUDIENCE = "sts.amazonaws.com"
 LAMBDA_SERVICE_PRINCIPAL = "lambda.amazonaws.com"
 EC2_SERVICE_PRINCIPAL = "ec2.amazonaws.com"
 
-# Sids of the execution role's logs policy (the docs' three statements, in the docs' order).
-SID_CREATE_LOG_GROUPS = "CreateLogGroupsInAccount"
-SID_WRITE_LOGS = "WriteCustomMetricLogStreams"
-SID_MANAGE_LOG_GROUPS = "ManageCustomMetricLogGroups"
-# Sids of LSE_AllowInteractLambda (the docs' four statements, in the docs' order).
-SID_PASS_ROLE = "PassExecutionRoleToLambda"
-SID_FUNCTIONS = "ManageCustomMetricFunctions"
-SID_LIST_FUNCTIONS = "ListFunctionsNoResourceLevelPermissions"
-SID_FUNCTION_LOGS = "ManageCustomMetricFunctionLogs"
+# The docs' Sids of LSE_AllowInteractLambda (its fourth statement, and the execution role's three, have none).
+INTERACT_SIDS = ("VisualEditor0", "VisualEditor1", "VisualEditor2")
 
 
 def to_json(document: dict[str, Any]) -> str:
@@ -78,14 +72,15 @@ def execution_role_logs_policy(partition: str, account_id: str, prefix: str = FU
     log_groups = lambda_log_groups_arn(partition, account_id, prefix)
     statements: list[dict[str, Any]] = []
     if allow_create_log_group:
-        statements.append({"Sid": SID_CREATE_LOG_GROUPS, "Effect": "Allow", "Action": "logs:CreateLogGroup",
+        # The Lambda service creates /aws/lambda/<function> on the first invoke when nobody pre-created it.
+        statements.append({"Effect": "Allow", "Action": "logs:CreateLogGroup",
                            "Resource": all_logs_arn(partition, account_id)})
-    statements.append({"Sid": SID_WRITE_LOGS, "Effect": "Allow",
+    # The function's own output: one stream per execution environment.
+    statements.append({"Effect": "Allow",
                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [log_groups]})
     manage = ["logs:CreateLogGroup", "logs:PutRetentionPolicy"] if allow_create_log_group \
         else ["logs:PutRetentionPolicy"]
-    statements.append({"Sid": SID_MANAGE_LOG_GROUPS, "Effect": "Allow", "Action": manage,
-                       "Resource": [log_groups]})
+    statements.append({"Effect": "Allow", "Action": manage, "Resource": [log_groups]})
     return {"Version": VERSION, "Statement": statements}
 
 
@@ -97,12 +92,17 @@ def interact_policy(partition: str, account_id: str, prefix: str = FUNCTION_PREF
     the created role's real ARN.
     """
     passed_role = execution_role_arn or role_arn(partition, account_id, AWS_EXECUTION_ROLE_NAME)
+    pass_role, functions, list_functions = INTERACT_SIDS
     return {"Version": VERSION, "Statement": [
-        {"Sid": SID_PASS_ROLE, "Effect": "Allow", "Action": "iam:PassRole", "Resource": passed_role},
-        {"Sid": SID_FUNCTIONS, "Effect": "Allow", "Action": list(AWS_LAMBDA_FUNCTION_ACTIONS),
+        # CreateFunction with Role=<execution role> needs PassRole on exactly that role.
+        {"Sid": pass_role, "Effect": "Allow", "Action": "iam:PassRole", "Resource": passed_role},
+        # Deploy, update, invoke, inspect, tag and delete the prefix's functions only.
+        {"Sid": functions, "Effect": "Allow", "Action": list(AWS_LAMBDA_FUNCTION_ACTIONS),
          "Resource": [lambda_functions_arn(partition, account_id, prefix)]},
-        {"Sid": SID_LIST_FUNCTIONS, "Effect": "Allow", "Action": "lambda:ListFunctions", "Resource": "*"},
-        {"Sid": SID_FUNCTION_LOGS, "Action": list(AWS_INTERACT_LOGS_ACTIONS), "Effect": "Allow",
+        # ListFunctions has no resource-level permissions: IAM accepts only "*" for it.
+        {"Sid": list_functions, "Effect": "Allow", "Action": "lambda:ListFunctions", "Resource": "*"},
+        # Pre-create, tag and query the prefix's log groups (LSE's metric log view).
+        {"Action": list(AWS_INTERACT_LOGS_ACTIONS), "Effect": "Allow",
          "Resource": [lambda_log_groups_arn(partition, account_id, prefix)]},
     ]}
 
