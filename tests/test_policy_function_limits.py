@@ -164,3 +164,25 @@ def test_private_invokers_and_other_services_pass():
         "member": "serviceAccount:lse-app@acme-labeling.iam.gserviceaccount.com"}).passed
     assert validate(POLICY, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", {
         "name": "public-website", "role": "roles/run.invoker", "member": "allUsers"}).passed
+
+
+# --- the gen2 function's name given as its full resource path ------------------------------------------
+
+FULL_NAME = "projects/acme/locations/us-central1/functions/custom-metric-7"
+
+
+def test_a_gen2_function_named_by_its_full_path_is_a_metric_function():
+    # pulumi-gcp accepts `name` as `projects/*/locations/*/functions/*`: the last segment is the name
+    props = {**gcf_function(), "name": FULL_NAME}
+    assert validate(POLICY, GCF, props).passed
+    big = {**gcf_function(availableMemory="1Gi", timeoutSeconds=300), "name": FULL_NAME}
+    outcome = validate(POLICY, GCF, big)
+    assert [v.split(" has ")[0] for v in outcome.violations] == ["Cloud Function `custom-metric-7`"] * 2
+    assert "availableMemory='1Gi'" in outcome.violations[0] and "timeoutSeconds=300.0" in outcome.violations[1]
+
+
+def test_a_full_path_outside_the_prefix_is_not_a_metric_function():
+    other = {**gcf_function(availableMemory="1Gi"), "name": "projects/acme/locations/us-central1/functions/etl"}
+    assert validate(POLICY, GCF, other).passed
+    # the prefix must start the function's own name, not the path
+    assert validate(POLICY, GCF, other, config={"prefix": "projects"}).passed
