@@ -106,24 +106,35 @@ def check_wildcard_resource_only_listfunctions(resource_type: str, props: Mappin
             if resources is UNKNOWN or UNKNOWN in resources:
                 findings.undecided(f"{document.where} {statement.label} Resource")
                 continue
-            if not any(isinstance(r, str) and is_all_resources(r) for r in resources):
+            star = [r for r in resources if isinstance(r, str) and is_all_resources(r)]
+            if not star:
                 continue
+            shown = "`Resource: \"*\"`" if "*" in star else (
+                f"{', '.join(f'`{r}`' for r in star)} (every resource of the service: `Resource: \"*\"` "
+                f"for its actions)")
             if statement.uses_not_action:
-                findings.violation(f"{where} grants NotAction on `Resource: \"*\"`; only "
+                findings.violation(f"{where} grants NotAction on {shown}; only "
                                    f"{', '.join(sorted(config['allowedActions']))} may use `*`.")
                 continue
             actions = statement.values("Action")
             if actions is UNKNOWN or UNKNOWN in actions:
                 findings.undecided(f"{document.where} {statement.label} Action")
                 continue
+            if config["allowAccountWideCreateLogGroup"] and _only_create_log_group(actions) and \
+                    all(_is_account_log_groups(r) for r in star):
+                continue  # the docs' execution-role statement (see lambda-actions-scoped-to-prefix)
             extra = [a for a in actions if not isinstance(a, str) or a.lower() not in allowed]
             if extra:
                 findings.violation(
-                    f"{where} grants {', '.join(f'`{a}`' for a in extra)} on `Resource: \"*\"`: only "
+                    f"{where} grants {', '.join(f'`{a}`' for a in extra)} on {shown}: only "
                     f"{', '.join(sorted(config['allowedActions']))} needs `*` (it has no resource-level "
                     f"permissions). Scope the others to ARNs (LSE's functions and their log groups), or move them "
                     f"to their own statement.")
     return findings
+
+
+def _only_create_log_group(actions: list[Any]) -> bool:
+    return [a.lower() if isinstance(a, str) else a for a in actions] == ["logs:createloggroup"]
 
 
 # --- lambda-actions-scoped-to-prefix -------------------------------------------------------------------
@@ -174,7 +185,7 @@ def check_lambda_actions_scoped_to_prefix(resource_type: str, props: Mapping[str
                 continue
             account_wide_create = (
                 config["allowAccountWideCreateLogGroup"] and not lambda_actions
-                and [a.lower() for a in logs_actions] == ["logs:createloggroup"])
+                and _only_create_log_group(logs_actions))
             for resource in resources:
                 if not isinstance(resource, str):
                     continue

@@ -209,13 +209,24 @@ def granted_service_actions(statement: Statement, service: str, *, except_action
 
 # --- resources ----------------------------------------------------------------------------------------
 
+_WILDCARD_ONLY = re.compile(r"^[*?/:]*\*[*?/:]*$")
+
+
 def is_all_resources(resource: str) -> bool:
-    """`*`, or an ARN whose service, region, account and resource are wildcards (`arn:aws:*:*:*:*`)."""
+    """`*`, or an ARN whose resource part is only wildcards: every resource of a service (in the ARN's
+    region and account, themselves often wildcards) — `arn:aws:s3:::*`, `arn:aws:s3:::*/*`,
+    `arn:aws:lambda:*:*:*`, `arn:aws:logs:us-east-1:123456789012:*`, `arn:aws:*:*:*:*`. For the actions of
+    that service it grants what `Resource: "*"` grants. (`function:*`, `role/*` name a resource type, and
+    are left to the rules that scope those types.)"""
     if resource == "*":
         return True
-    parts = resource.split(":")
-    return len(parts) > 2 and parts[0] == "arn" and all(part in ("", "*") for part in parts[2:]) \
-        and "*" in parts[2:]
+    parts = resource.split(":", 5)
+    if parts[0] != "arn" or len(parts) < 3:
+        return False
+    if len(parts) == 6:
+        return bool(_WILDCARD_ONLY.match(parts[5]))
+    # a truncated ARN (`arn:aws:*`): only when everything after the partition is a wildcard
+    return all(part in ("", "*") for part in parts[2:]) and "*" in parts[2:]
 
 
 def statement_resources(statement: Statement) -> list[Any] | Any:

@@ -106,10 +106,13 @@ POLICIES = [
         aws_rules.check_no_wildcard_actions),
     _resource_policy(
         "iam-wildcard-resource-only-listfunctions",
-        "`Resource: \"*\"` (or NotResource) only for lambda:ListFunctions, which has no resource-level "
-        "permissions. Fix: scope every other action to ARNs of LSE's functions and log groups, in a statement "
-        "of its own.",
-        aws_rules.check_wildcard_resource_only_listfunctions, options=ALLOWED_STAR_ACTIONS),
+        "`Resource: \"*\"` (or NotResource, or an ARN whose resource part is only wildcards such as "
+        "`arn:aws:s3:::*` or `arn:aws:lambda:*:*:*`) only for lambda:ListFunctions, which has no resource-level "
+        "permissions (and the docs' execution-role logs:CreateLogGroup on `arn:<partition>:logs:<region>:"
+        "<account>:*`, unless allowAccountWideCreateLogGroup is false). Fix: scope every other action to ARNs of "
+        "LSE's functions and log groups, in a statement of its own.",
+        aws_rules.check_wildcard_resource_only_listfunctions,
+        options={**ALLOWED_STAR_ACTIONS, **ACCOUNT_WIDE_CREATE_LOG_GROUP}),
     _resource_policy(
         "lambda-actions-scoped-to-prefix",
         "Function-level Lambda actions only on `function:<prefix>*`, CloudWatch Logs actions only on "

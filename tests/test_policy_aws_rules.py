@@ -166,13 +166,58 @@ def test_star_resource_passes_for_list_functions_only():
                     policy(json.dumps(EXECUTION_LOGS))).passed
 
 
-@pytest.mark.parametrize("resource", ["*", ["*"], [FUNCTIONS, "*"], "arn:aws:*:*:*:*"])
+@pytest.mark.parametrize("resource", ["*", ["*"], [FUNCTIONS, "*"]])
 def test_star_resource_for_other_actions_is_caught(resource):
     outcome = validate("iam-wildcard-resource-only-listfunctions", POLICY,
                        policy(doc(allow(["lambda:ListFunctions", "lambda:GetFunction"], resource))))
     assert len(outcome.violations) == 1
     assert "grants `lambda:GetFunction` on `Resource: \"*\"`: only lambda:ListFunctions needs `*`" \
         in outcome.violations[0]
+
+
+@pytest.mark.parametrize("action,resource", [
+    ("s3:GetObject", "arn:aws:s3:::*"),  # every bucket
+    ("s3:PutObject", "arn:aws:s3:::*/*"),  # every object of every bucket
+    ("lambda:InvokeFunction", "arn:aws:lambda:*:*:*"),
+    ("lambda:GetFunction", "arn:aws:*:*:*:*"),
+    ("logs:PutLogEvents", f"arn:aws:logs:*:{ACCOUNT}:*"),  # every log group of the account
+    ("dynamodb:GetItem", "arn:aws-cn:dynamodb:cn-north-1:123456789012:*"),
+    ("s3:GetObject", "arn:aws:*"),
+])
+def test_an_arn_whose_resource_part_is_only_wildcards_counts_as_star(action, resource):
+    outcome = validate("iam-wildcard-resource-only-listfunctions", POLICY, policy(doc(allow(action, resource))))
+    assert outcome.violations == [
+        f"`policy` statement 0 grants `{action}` on `{resource}` (every resource of the service: `Resource: \"*\"` "
+        f"for its actions): only lambda:ListFunctions needs `*` (it has no resource-level permissions). Scope the "
+        f"others to ARNs (LSE's functions and their log groups), or move them to their own statement."]
+
+
+@pytest.mark.parametrize("resource", [
+    FUNCTIONS, f"arn:aws:lambda:*:{ACCOUNT}:function:*", "arn:aws:s3:::my-bucket/*", "arn:aws:s3:::*-exports",
+    f"arn:aws:iam::{ACCOUNT}:role/*", LOG_GROUPS])
+def test_arns_that_name_a_resource_type_or_name_are_not_star(resource):
+    # `function:*`, `role/*`, `my-bucket/*` are scoped by type or name (other rules judge the scope)
+    assert validate("iam-wildcard-resource-only-listfunctions", POLICY,
+                    policy(doc(allow("lambda:GetFunction", resource)))).passed
+
+
+def test_list_functions_on_an_all_wildcard_lambda_arn_passes():
+    assert validate("iam-wildcard-resource-only-listfunctions", POLICY,
+                    policy(doc(allow("lambda:ListFunctions", "arn:aws:lambda:*:*:*")))).passed
+
+
+def test_the_docs_account_wide_create_log_group_is_the_only_other_exception():
+    # the docs' execution-role statement passes; refused when the option is off, like in
+    # lambda-actions-scoped-to-prefix; any other action, or an unpinned account, is caught
+    assert validate("iam-wildcard-resource-only-listfunctions", POLICY, policy(json.dumps(EXECUTION_LOGS))).passed
+    refused = validate("iam-wildcard-resource-only-listfunctions", POLICY, policy(json.dumps(EXECUTION_LOGS)),
+                       config={"allowAccountWideCreateLogGroup": False})
+    assert len(refused.violations) == 1 and "grants `logs:CreateLogGroup` on `arn:aws:logs:*:123456789012:*`" \
+        in refused.violations[0]
+    for statement in (allow(["logs:CreateLogGroup", "logs:PutRetentionPolicy"], f"arn:aws:logs:*:{ACCOUNT}:*"),
+                      allow("logs:CreateLogGroup", "arn:aws:logs:*:*:*"), allow("logs:CreateLogGroup", "*")):
+        assert len(validate("iam-wildcard-resource-only-listfunctions", POLICY,
+                            policy(doc(statement))).violations) == 1, statement
 
 
 def test_not_resource_is_caught():
