@@ -167,8 +167,11 @@ def check_lambda_actions_scoped_to_prefix(resource_type: str, props: Mapping[str
             continue
         for statement in _allow_statements(document, findings):
             where = _where(document, statement)
-            lambda_actions = granted_service_actions(statement, "lambda", except_actions=("lambda:ListFunctions",))
-            logs_actions = granted_service_actions(statement, "logs")
+            # actions without resource-level permissions (the same `allowedActions` as
+            # iam-wildcard-resource-only-listfunctions) can only be granted on "*": not scoped here
+            exempt = tuple(config["allowedActions"])
+            lambda_actions = granted_service_actions(statement, "lambda", except_actions=exempt)
+            logs_actions = granted_service_actions(statement, "logs", except_actions=exempt)
             if lambda_actions is UNKNOWN or logs_actions is UNKNOWN:
                 findings.undecided(f"{document.where} {statement.label} Action")
                 continue

@@ -46,7 +46,8 @@ EXECUTION_ROLE_NAME = {"executionRoleName": {
     "description": "Name of the IAM role the metric functions run as."}}
 ALLOWED_STAR_ACTIONS = {"allowedActions": {
     "type": "array", "items": {"type": "string"}, "default": ["lambda:ListFunctions"],
-    "description": "Actions allowed on Resource \"*\" (those without resource-level permissions)."}}
+    "description": "Actions allowed on Resource \"*\" (those without resource-level permissions); set the "
+                   "same list on iam-wildcard-resource-only-listfunctions and lambda-actions-scoped-to-prefix."}}
 ACCOUNT_WIDE_CREATE_LOG_GROUP = {"allowAccountWideCreateLogGroup": {
     "type": "boolean", "default": True,
     "description": "Accept the docs' execution-role statement logs:CreateLogGroup on "
@@ -116,9 +117,12 @@ POLICIES = [
     _resource_policy(
         "lambda-actions-scoped-to-prefix",
         "Function-level Lambda actions only on `function:<prefix>*`, CloudWatch Logs actions only on "
-        "`log-group:/aws/lambda/<prefix>*` (prefix from this policy's config, default `custom-metric-`). Fix: "
+        "`log-group:/aws/lambda/<prefix>*` (prefix from this policy's config, default `custom-metric-`); the "
+        "`allowedActions` (default lambda:ListFunctions; keep it equal to iam-wildcard-resource-only-"
+        "listfunctions') have no resource-level permissions and are exempt. Fix: "
         "use the prefix LSE deploys with in every Lambda/Logs resource ARN, with your account id.",
-        aws_rules.check_lambda_actions_scoped_to_prefix, options={**PREFIX, **ACCOUNT_WIDE_CREATE_LOG_GROUP}),
+        aws_rules.check_lambda_actions_scoped_to_prefix,
+        options={**PREFIX, **ACCOUNT_WIDE_CREATE_LOG_GROUP, **ALLOWED_STAR_ACTIONS}),
     _resource_policy(
         "passrole-only-execution-role",
         "iam:PassRole only on the metric functions' execution role (`LSE_CustomMetricsExecuteRole` by default). "

@@ -233,6 +233,34 @@ def test_allowed_star_actions_come_from_policy_config():
         "allowedActions": ["lambda:ListFunctions", "lambda:GetAccountSettings"]}).passed
 
 
+def test_allowed_star_actions_reach_both_policies_that_judge_star():
+    # an action without resource-level permissions added to `allowedActions` passes both the
+    # Resource "*" rule and the prefix rule with that config, and neither without it
+    document = policy(doc(allow(["lambda:ListFunctions", "lambda:GetAccountSettings"])))
+    config = {"allowedActions": ["lambda:ListFunctions", "lambda:GetAccountSettings"]}
+    for name in ("iam-wildcard-resource-only-listfunctions", "lambda-actions-scoped-to-prefix"):
+        default = validate(name, POLICY, document)
+        assert len(default.violations) == 1 and "`lambda:GetAccountSettings`" in default.violations[0], name
+        assert validate(name, POLICY, document, config=config).passed, name
+    # allowed actions are exempt from prefix scoping, not every action of their service
+    mixed = validate("lambda-actions-scoped-to-prefix", POLICY, policy(doc(
+        allow(["lambda:GetAccountSettings", "lambda:InvokeFunction"]))), config=config)
+    assert len(mixed.violations) == 1 and "grants `lambda:InvokeFunction` on `*`" in mixed.violations[0]
+    # a Logs action without resource-level permissions works the same way
+    describe = policy(doc(allow("logs:DescribeLogGroups")))
+    assert not validate("lambda-actions-scoped-to-prefix", POLICY, describe).passed
+    assert validate("lambda-actions-scoped-to-prefix", POLICY, describe,
+                    config={"allowedActions": ["lambda:ListFunctions", "logs:DescribeLogGroups"]}).passed
+
+
+def test_allowed_actions_is_one_option_with_one_default_on_both_policies():
+    from policy_harness import policy as policy_named
+
+    schemas = [policy_named(name).config_schema.properties["allowedActions"]
+               for name in ("iam-wildcard-resource-only-listfunctions", "lambda-actions-scoped-to-prefix")]
+    assert schemas[0] == schemas[1] and schemas[0]["default"] == ["lambda:ListFunctions"]
+
+
 def test_star_resource_with_unknown_actions_is_undecided():
     outcome = validate("iam-wildcard-resource-only-listfunctions", POLICY,
                        policy({"Version": "2012-10-17", "Statement": [allow(UNKNOWN, "*")]}))

@@ -95,7 +95,7 @@ def test_main_builds_exactly_one_pack_from_the_rules():
     assert call["policies"] == EXPECTED_POLICIES
     assert call["enforcement_level"] == "mandatory"
     assert call["initial_config"]["lambda-actions-scoped-to-prefix"] == {
-        "prefix": "custom-metric-", "allowAccountWideCreateLogGroup": True}
+        "prefix": "custom-metric-", "allowAccountWideCreateLogGroup": True, "allowedActions": ["lambda:ListFunctions"]}
     assert call["initial_config"]["metric-function-runtime-limits"] == {"prefix": "custom-metric-"}
     assert call["initial_config"]["passrole-only-execution-role"] == {
         "executionRoleName": "LSE_CustomMetricsExecuteRole"}
