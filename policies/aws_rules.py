@@ -12,6 +12,7 @@ from .iam_documents import (
     Document,
     Statement,
     attached_policy_arns,
+    condition_value,
     documents_of,
     granted_service_actions,
     grants_action,
@@ -318,7 +319,7 @@ def check_execution_role_trusts_lambda_only(resource_type: str, props: Mapping[s
         actions = statement.values("Action")
         if actions is UNKNOWN or UNKNOWN in actions:
             findings.undecided(f"assumeRolePolicy {statement.label} Action")
-        elif actions != ["sts:AssumeRole"]:
+        elif [a.lower() if isinstance(a, str) else a for a in actions] != ["sts:assumerole"]:  # case-insensitive
             findings.violation(f"{where} allows {json.dumps(actions, default=str)}: the Lambda service "
                                f"needs exactly `sts:AssumeRole`.")
     return findings
@@ -386,8 +387,8 @@ def check_irsa_trust_pinned(resource_type: str, props: Mapping[str, Any], config
         for operator, block in condition.items():
             if operator == "StringEquals" or not isinstance(block, dict):
                 continue
-            for key in block:
-                if isinstance(key, str) and key.startswith(f"{issuer}:") and key.rsplit(":", 1)[-1] in ("sub", "aud"):
+            for key in block:  # context key names are case-insensitive in IAM
+                if isinstance(key, str) and key.lower() in (f"{issuer}:sub".lower(), f"{issuer}:aud".lower()):
                     findings.violation(f"{where} matches `{key}` with {operator}: pin it with StringEquals "
                                        f"(no patterns) so only the named service accounts can assume the role.")
         equals = condition.get("StringEquals", {})
@@ -395,7 +396,7 @@ def check_irsa_trust_pinned(resource_type: str, props: Mapping[str, Any], config
             findings.undecided(f"assumeRolePolicy {statement.label} Condition")
             continue
         equals = equals if isinstance(equals, dict) else {}
-        sub, aud = equals.get(f"{issuer}:sub"), equals.get(f"{issuer}:aud")
+        sub, aud = condition_value(equals, f"{issuer}:sub"), condition_value(equals, f"{issuer}:aud")
         if sub is UNKNOWN or aud is UNKNOWN:
             findings.undecided(f"assumeRolePolicy {statement.label} Condition")
             continue

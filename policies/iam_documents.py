@@ -207,6 +207,29 @@ def granted_service_actions(statement: Statement, service: str, *, except_action
     return reached
 
 
+# --- conditions ---------------------------------------------------------------------------------------
+
+def condition_value(block: Any, key: str) -> Any:
+    """The value(s) a condition operator's block gives `key`, matched case-insensitively (IAM context key
+    names are not case-sensitive); several spellings of one key are merged into one list. None when absent,
+    `UNKNOWN` when unknown."""
+    if block is UNKNOWN:
+        return UNKNOWN
+    if not isinstance(block, dict):
+        return None
+    found = [value for name, value in block.items() if isinstance(name, str) and name.lower() == key.lower()]
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0]
+    if UNKNOWN in found:
+        return UNKNOWN
+    merged = []
+    for value in found:
+        merged.extend(value if isinstance(value, list) else [value])
+    return merged
+
+
 # --- resources ----------------------------------------------------------------------------------------
 
 _WILDCARD_ONLY = re.compile(r"^[*?/:]*\*[*?/:]*$")

@@ -453,3 +453,44 @@ def test_static_keys_are_reported():
     gcp = validate("no-static-access-keys", "gcp:serviceaccount/key:Key", {"serviceAccountId": "lse-app"})
     assert len(gcp.violations) == 1 and "service-account key" in gcp.violations[0]
     assert validate("no-static-access-keys", "aws:iam/user:User", {"name": "LSE_CustomMetricsUser"}).passed
+
+
+# --- IAM is case-insensitive in action names and condition keys -------------------------------------------
+
+def test_action_names_are_matched_case_insensitively_in_every_rule():
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "STS:AssumeRole"}]}
+    assert validate("execution-role-trusts-lambda-only", ROLE, role(trust)).passed
+    assert validate("execution-role-trusts-lambda-only", ROLE, role({**trust, "Statement": [
+        {**trust["Statement"][0], "Action": ["sts:assumerole"]}]})).passed
+    wrong = validate("execution-role-trusts-lambda-only", ROLE, role({**trust, "Statement": [
+        {**trust["Statement"][0], "Action": ["STS:AssumeRole", "sts:TAGSESSION"]}]}))
+    assert len(wrong.violations) == 1 and "needs exactly `sts:AssumeRole`" in wrong.violations[0]
+    # the Resource "*" exception, the prefix rule and PassRole read any spelling of an action
+    assert validate("iam-wildcard-resource-only-listfunctions", POLICY,
+                    policy(doc(allow("LAMBDA:listfunctions")))).passed
+    assert not validate("lambda-actions-scoped-to-prefix", POLICY,
+                        policy(doc(allow("Lambda:InvokeFunction", "*")))).passed
+    assert not validate("passrole-only-execution-role", POLICY, policy(doc(allow("IAM:PASSROLE", "*")))).passed
+
+
+def test_irsa_condition_keys_are_matched_case_insensitively():
+    upper = ISSUER.upper()
+    pinned = validate("irsa-trust-pinned", ROLE, irsa({"StringEquals": {
+        f"{upper}:SUB": ["system:serviceaccount:label-studio:lse-ls-app"], f"{ISSUER}:Aud": "sts.amazonaws.com"}}))
+    assert pinned.passed, pinned.violations
+    # a key spelled differently is still the key: its wildcard subject or StringLike is caught
+    wildcard = validate("irsa-trust-pinned", ROLE, irsa({"StringEquals": {
+        f"{ISSUER}:Sub": "system:serviceaccount:*:lse-ls-app", f"{ISSUER}:aud": "sts.amazonaws.com"}}))
+    assert len(wildcard.violations) == 1 and "trusts subject `system:serviceaccount:*:lse-ls-app`" in \
+        wildcard.violations[0]
+    like = validate("irsa-trust-pinned", ROLE, irsa({
+        "StringLike": {f"{upper}:SUB": "system:serviceaccount:label-studio:*"},
+        "StringEquals": {f"{ISSUER}:sub": "system:serviceaccount:label-studio:lse-ls-app",
+                         f"{ISSUER}:aud": "sts.amazonaws.com"}}))
+    assert len(like.violations) == 1 and f"matches `{upper}:SUB` with StringLike" in like.violations[0]
+    # two spellings of one key in one block: both are read
+    both = validate("irsa-trust-pinned", ROLE, irsa({"StringEquals": {
+        f"{ISSUER}:sub": "system:serviceaccount:label-studio:lse-ls-app",
+        f"{ISSUER}:SUB": "system:serviceaccount:*:*", f"{ISSUER}:aud": "sts.amazonaws.com"}}))
+    assert len(both.violations) == 1 and "`system:serviceaccount:*:*`" in both.violations[0]
