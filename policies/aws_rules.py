@@ -268,16 +268,22 @@ def _trust_document(props: Mapping[str, Any]) -> Document | None:
 
 def check_execution_role_trusts_lambda_only(resource_type: str, props: Mapping[str, Any],
                                             config: Mapping[str, Any], name: str = "") -> Findings:
+    """The execution role is the role named `executionRoleName` (LSE is configured with that role's ARN).
+    Other roles that trust Lambda — a Lambda@Edge role trusting lambda and edgelambda, another team's
+    function role — are not LSE's execution role and are not judged here."""
     findings = Findings()
     if resource_type != ROLE_TYPE:
         return findings
+    name = get(props, "name")  # absent: auto-named `<resource name>-<random>`, never the configured name
+    if name is UNKNOWN:
+        findings.undecided("name")
+        return findings
+    if name != config["executionRoleName"]:
+        return findings
     trust = _trust_document(props)
-    name = get(props, "name")
-    named_execution_role = name == config["executionRoleName"]
     if trust is None:
-        if named_execution_role:
-            findings.violation("the execution role has no trust policy: set `assumeRolePolicy` so that only "
-                               f"{LAMBDA_SERVICE_PRINCIPAL} may assume it.")
+        findings.violation("the execution role has no trust policy: set `assumeRolePolicy` so that only "
+                           f"{LAMBDA_SERVICE_PRINCIPAL} may assume it.")
         return findings
     if trust.error:
         return findings  # iam-no-wildcard-actions reports malformed documents
@@ -287,12 +293,8 @@ def check_execution_role_trusts_lambda_only(resource_type: str, props: Mapping[s
     trusts_lambda = False
     for statement in trust.statements:
         services = _principal_services(statement)
-        if services is not UNKNOWN and LAMBDA_SERVICE_PRINCIPAL in services:
+        if statement.allows is True and services is not UNKNOWN and LAMBDA_SERVICE_PRINCIPAL in services:
             trusts_lambda = True
-    if not (named_execution_role or trusts_lambda):
-        if name is UNKNOWN:
-            findings.undecided("name")
-        return findings
     role = f"role `{name}`" if isinstance(name, str) else "this role"
     if not trusts_lambda:
         findings.violation(f"{role} is the Lambda execution role but its trust policy does not let "

@@ -130,9 +130,10 @@ POLICIES = [
         aws_rules.check_passrole_only_execution_role, options=EXECUTION_ROLE_NAME),
     _resource_policy(
         "execution-role-trusts-lambda-only",
-        "The execution role (named `LSE_CustomMetricsExecuteRole` by default, or any role trusting "
-        "lambda.amazonaws.com) may be assumed by the Lambda service only, with sts:AssumeRole. Fix: make its "
-        "trust policy a single Allow of sts:AssumeRole to Service lambda.amazonaws.com.",
+        "The execution role — the role named `executionRoleName` (default `LSE_CustomMetricsExecuteRole`; set "
+        "it if you renamed the role) — may be assumed by the Lambda service only, with sts:AssumeRole. Other "
+        "roles that trust Lambda (Lambda@Edge, other functions) are not judged. Fix: make its trust policy a "
+        "single Allow of sts:AssumeRole to Service lambda.amazonaws.com.",
         aws_rules.check_execution_role_trusts_lambda_only, options=EXECUTION_ROLE_NAME),
     _resource_policy(
         "irsa-trust-pinned",

@@ -360,10 +360,34 @@ def test_execution_role_trusted_by_lambda_only_passes():
 def test_execution_role_trusting_more_than_lambda_is_caught():
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
         "Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}
-    outcome = validate("execution-role-trusts-lambda-only", ROLE, role(trust, name="renamed-exec-role"))
+    outcome = validate("execution-role-trusts-lambda-only", ROLE, role(trust, name="renamed-exec-role"),
+                       config={"executionRoleName": "renamed-exec-role"})
     assert outcome.violations == [
         '`assumeRolePolicy` statement 0 trusts {"Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]}: '
         "the execution role of the metric functions must be assumable by lambda.amazonaws.com only."]
+
+
+EDGE_TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+    "Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}
+
+
+def test_other_roles_that_trust_lambda_are_not_the_execution_role():
+    # a Lambda@Edge role must trust lambda and edgelambda; another team's function role may trust more:
+    # the execution role is the role with the configured name, not any role Lambda can assume
+    assert validate("execution-role-trusts-lambda-only", ROLE, role(EDGE_TRUST, name="cdn-edge-rewrite")).passed
+    auto_named = {"assumeRolePolicy": json.dumps(EDGE_TRUST)}  # no name: `<resource name>-<random>`
+    assert validate("execution-role-trusts-lambda-only", ROLE, auto_named, name="edge-role").passed
+    # the same trust on the role named as the execution role is caught, with the default or configured name
+    named = validate("execution-role-trusts-lambda-only", ROLE, role(EDGE_TRUST))
+    assert len(named.violations) == 1 and "edgelambda.amazonaws.com" in named.violations[0]
+    configured = validate("execution-role-trusts-lambda-only", ROLE, role(EDGE_TRUST, name="cdn-edge-rewrite"),
+                          config={"executionRoleName": "cdn-edge-rewrite"})
+    assert configured.violations == named.violations
+
+
+def test_a_role_whose_name_is_unknown_is_undecided():
+    outcome = validate("execution-role-trusts-lambda-only", ROLE, role(EDGE_TRUST, name=UNKNOWN))
+    assert outcome.violations == [] and outcome.undecided == "string value at .name can't be known during preview"
 
 
 def test_execution_role_with_extra_principal_statement_or_action_is_caught():

@@ -22,6 +22,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from policy_harness import apply_pack  # noqa: E402
 from pulumi_harness import run_pulumi  # noqa: E402
 
+from lse_custom_metrics.components.aws import (  # noqa: E402
+    Ec2InstanceProfileIdentity,
+    Ec2InstanceProfileIdentityArgs,
+    LambdaInteractPolicy,
+    LambdaInteractPolicyArgs,
+)
 from lse_custom_metrics.components.program import run as foundation_program  # noqa: E402
 
 NS = "lse-custom-metrics"
@@ -60,10 +66,16 @@ def admin_attached_to_instance_role():
                                  policy_arn="arn:aws:iam::aws:policy/AdministratorAccess")
 
 
-def execution_role_copy_trusting_ec2():
-    aws.iam.Role("metrics-exec-copy", name="metrics-exec-copy", assume_role_policy=json.dumps({
+def hand_made_execution_role_trusting_ec2():
+    """The components wired by hand, with the execution role written inline — and EC2 added to its trust
+    "to debug the metric on an instance"."""
+    role = aws.iam.Role("metrics-exec", name="LSE_CustomMetricsExecuteRole", assume_role_policy=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
             "Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}))
+    interact = LambdaInteractPolicy("interact", LambdaInteractPolicyArgs(
+        partition="aws", account_id=ACCOUNT, execution_role_arn=role.arn))
+    Ec2InstanceProfileIdentity("lse-ec2", Ec2InstanceProfileIdentityArgs(
+        policy_arn=interact.policy_arn, instance_role="lse-ec2-instance-role"))
 
 
 def lambda_metric_function(memory: int, timeout: int) -> Callable[[], None]:
@@ -144,7 +156,7 @@ BROKEN = {
     "admin-attached": (AWS_STACK, admin_attached_to_instance_role, {"iam-no-wildcard-actions"}, {"lse-admin"}),
     "irsa-role-without-aud": (AWS_STACK, irsa_role_without_aud, {"irsa-trust-pinned"}, {"lse-irsa-handmade"}),
     "execution-role-trusting-ec2": (
-        AWS_STACK, execution_role_copy_trusting_ec2, {"execution-role-trusts-lambda-only"}, {"metrics-exec-copy"}),
+        None, hand_made_execution_role_trusting_ec2, {"execution-role-trusts-lambda-only"}, {"metrics-exec"}),
     "lambda-1gb-300s": (
         AWS_STACK, lambda_metric_function(1024, 300), {"metric-function-runtime-limits"}, {"custom-metric-7"}),
     "lambda-public-invoke": (
@@ -186,3 +198,38 @@ def test_broken_stack_is_caught_by_exactly_the_expected_policies(name, preview):
     assert report.advisory == set(), report.explain()
     flagged = {d.resource.rsplit("::", 1)[-1] for d in report.violations if d.policy != "foundation-complete"}
     assert flagged == culprits, report.explain()
+
+
+# --- and what real stacks legitimately add next to the foundation: no violation ----------------------------
+
+def lambda_edge_role():
+    """A CloudFront Lambda@Edge function's role: Lambda@Edge requires trusting lambda and edgelambda."""
+    aws.iam.Role("cdn-edge-rewrite", name="cdn-edge-rewrite", assume_role_policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+            "Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}))
+
+
+# name: (base stack config, addition, pack config or None)
+LEGITIMATE = {
+    "lambda-edge-role": (AWS_STACK, lambda_edge_role, None),
+}
+
+
+def run_legitimate(name: str):
+    base, add, _ = LEGITIMATE[name]
+
+    def program():
+        foundation_program()
+        add()
+
+    return run_pulumi(program, config=base)
+
+
+@pytest.mark.parametrize("name", sorted(LEGITIMATE))
+@pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
+def test_legitimate_additions_pass_the_whole_pack(name, preview):
+    _, _, config = LEGITIMATE[name]
+    report = apply_pack(run_legitimate(name), config=config, preview=preview)
+    assert report.mandatory == set() and report.advisory == set(), report.explain()
+    if not preview:
+        assert report.undecided == [], report.explain()
