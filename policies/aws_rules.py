@@ -28,6 +28,12 @@ IRSA_AUDIENCE = "sts.amazonaws.com"
 WEB_IDENTITY_ACTION = "sts:AssumeRoleWithWebIdentity"
 AWS_ACCESS_KEY = "aws:iam/accessKey:AccessKey"
 GCP_SERVICE_ACCOUNT_KEY = "gcp:serviceaccount/key:Key"
+# EKS cluster issuers (IRSA): their subjects are Kubernetes service accounts. Other OIDC providers (GitHub
+# Actions, GitLab, Terraform Cloud, ...) have subjects of their own.
+_EKS_ISSUER = re.compile(r"^oidc\.eks\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/id/[A-Za-z0-9]+$", re.IGNORECASE)
+# GitHub Actions (and GitHub Enterprise's `/<enterprise>` issuers): aws-actions/configure-aws-credentials
+# requests tokens for the audience sts.amazonaws.com.
+_GITHUB_ISSUER = re.compile(r"^token\.actions\.githubusercontent\.com(/[^/]+)?$", re.IGNORECASE)
 # system:serviceaccount:<namespace>:<name>, both DNS names
 _SERVICE_ACCOUNT_SUBJECT = re.compile(
     r"^system:serviceaccount:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -370,8 +376,9 @@ def check_irsa_trust_pinned(resource_type: str, props: Mapping[str, Any], config
         for value in federated:
             arn = parse_arn(value) if isinstance(value, str) else None
             if arn is None or arn.service != "iam" or not arn.resource.startswith("oidc-provider/"):
-                findings.violation(f"{where} trusts web identities from `{value}`: name the cluster's IAM OIDC "
-                                   f"provider (`arn:<partition>:iam::<account>:oidc-provider/<issuer>`).")
+                findings.violation(f"{where} trusts web identities from `{value}`: name an IAM OIDC provider "
+                                   f"(`arn:<partition>:iam::<account>:oidc-provider/<issuer>`), e.g. the "
+                                   f"cluster's.")
             else:
                 issuers.append(arn.resource.removeprefix("oidc-provider/"))
         if len(federated) > 1:
@@ -392,7 +399,7 @@ def check_irsa_trust_pinned(resource_type: str, props: Mapping[str, Any], config
             for key in block:  # context key names are case-insensitive in IAM
                 if isinstance(key, str) and key.lower() in (f"{issuer}:sub".lower(), f"{issuer}:aud".lower()):
                     findings.violation(f"{where} matches `{key}` with {operator}: pin it with StringEquals "
-                                       f"(no patterns) so only the named service accounts can assume the role.")
+                                       f"(no patterns) so only the named subjects can assume the role.")
         equals = condition.get("StringEquals", {})
         if equals is UNKNOWN:
             findings.undecided(f"assumeRolePolicy {statement.label} Condition")
@@ -403,22 +410,37 @@ def check_irsa_trust_pinned(resource_type: str, props: Mapping[str, Any], config
             findings.undecided(f"assumeRolePolicy {statement.label} Condition")
             continue
         subjects = _as_list(sub) if sub is not None else []
+        eks = bool(_EKS_ISSUER.match(issuer))
         if not subjects:
-            findings.violation(f"{where} does not pin `{issuer}:sub` with StringEquals: any pod of the cluster "
-                               f"could assume the role. List `system:serviceaccount:<namespace>:<ksa>` for "
-                               f"LSE's app and rqworker service accounts.")
+            findings.violation(
+                f"{where} does not pin `{issuer}:sub` with StringEquals: "
+                + ("any pod of the cluster could assume the role. List `system:serviceaccount:<namespace>:<ksa>` "
+                   "for LSE's app and rqworker service accounts." if eks else
+                   "anyone the provider issues a token to could assume the role. List the exact subjects (GitHub "
+                   "Actions: `repo:<owner>/<repo>:ref:refs/heads/<branch>` or "
+                   "`repo:<owner>/<repo>:environment:<name>`)."))
         for subject in subjects:
             if subject is UNKNOWN:
                 findings.undecided(f"assumeRolePolicy {statement.label} Condition")
-            elif not isinstance(subject, str) or has_wildcard(subject) or \
-                    not _SERVICE_ACCOUNT_SUBJECT.match(subject):
+            elif not isinstance(subject, str) or has_wildcard(subject) or not subject:
                 findings.violation(f"{where} trusts subject `{subject}`: each `{issuer}:sub` must be one exact "
-                                   f"`system:serviceaccount:<namespace>:<ksa>` (no wildcards).")
+                                   + ("`system:serviceaccount:<namespace>:<ksa>`" if eks else "subject")
+                                   + " (no wildcards).")
+            elif eks and not _SERVICE_ACCOUNT_SUBJECT.match(subject):
+                findings.violation(f"{where} trusts subject `{subject}`: each `{issuer}:sub` of an EKS cluster "
+                                   f"must be one exact `system:serviceaccount:<namespace>:<ksa>` (no wildcards).")
         audiences = _as_list(aud) if aud is not None else []
-        if audiences != [IRSA_AUDIENCE]:
-            findings.violation(f"{where} does not pin `{issuer}:aud` to `{IRSA_AUDIENCE}` (found "
-                               f"{json.dumps(aud, default=str)}): add it to the StringEquals block so tokens "
-                               f"minted for other audiences are refused.")
+        if UNKNOWN in audiences:
+            findings.undecided(f"assumeRolePolicy {statement.label} Condition")
+        elif eks or _GITHUB_ISSUER.match(issuer):
+            if audiences != [IRSA_AUDIENCE]:
+                findings.violation(f"{where} does not pin `{issuer}:aud` to `{IRSA_AUDIENCE}` (found "
+                                   f"{json.dumps(aud, default=str)}): add it to the StringEquals block so tokens "
+                                   f"minted for other audiences are refused.")
+        elif not audiences or any(not isinstance(a, str) or not a or has_wildcard(a) for a in audiences):
+            findings.violation(f"{where} does not pin `{issuer}:aud` to exact audiences (found "
+                               f"{json.dumps(aud, default=str)}): add the audience (client id) your tokens are "
+                               f"minted for to the StringEquals block so tokens for other audiences are refused.")
     return findings
 
 

@@ -137,10 +137,12 @@ POLICIES = [
         aws_rules.check_execution_role_trusts_lambda_only, options=EXECUTION_ROLE_NAME),
     _resource_policy(
         "irsa-trust-pinned",
-        "A web-identity (IRSA) trust must name one OIDC provider per statement and pin, with StringEquals, "
-        "`<issuer>:sub` to exact `system:serviceaccount:<namespace>:<ksa>` subjects (no wildcards) and "
-        "`<issuer>:aud` to `sts.amazonaws.com`. Fix: list LSE's app and rqworker service accounts and add the "
-        "audience condition.",
+        "A web-identity trust must name one IAM OIDC provider per statement and pin, with StringEquals, "
+        "`<issuer>:sub` to exact subjects (no wildcards) and `<issuer>:aud` to exact audiences. For an EKS "
+        "cluster (IRSA, `oidc.eks.<region>.amazonaws.com/id/...`) the subjects are "
+        "`system:serviceaccount:<namespace>:<ksa>` and the audience `sts.amazonaws.com`; for GitHub Actions "
+        "(`token.actions.githubusercontent.com`) the audience is `sts.amazonaws.com`. Fix: list LSE's app and "
+        "rqworker service accounts (or your CI's exact repo/branch subjects) and add the audience condition.",
         aws_rules.check_irsa_trust_pinned),
     _resource_policy(
         "no-static-access-keys",

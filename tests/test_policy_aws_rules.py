@@ -458,6 +458,82 @@ def test_irsa_without_conditions_or_with_a_wildcard_provider_is_caught():
     assert any("trusts 2 OIDC providers in one statement" in v for v in two.violations)
 
 
+GITHUB = "token.actions.githubusercontent.com"
+GITHUB_PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{GITHUB}"
+# The role the README's CI job assumes with aws-actions/configure-aws-credentials.
+GITHUB_TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Federated": GITHUB_PROVIDER}, "Action": "sts:AssumeRoleWithWebIdentity",
+    "Condition": {"StringEquals": {f"{GITHUB}:sub": "repo:acme/infra:ref:refs/heads/main",
+                                   f"{GITHUB}:aud": "sts.amazonaws.com"}}}]}
+
+
+def test_a_github_actions_oidc_role_pinned_to_a_repo_branch_passes():
+    assert validate("irsa-trust-pinned", ROLE, role(GITHUB_TRUST, name="lse-ci-preview")).passed
+    environments = json.loads(json.dumps(GITHUB_TRUST))
+    environments["Statement"][0]["Condition"]["StringEquals"][f"{GITHUB}:sub"] = [
+        "repo:acme/infra:environment:prod", "repo:acme/infra:ref:refs/heads/main"]
+    assert validate("irsa-trust-pinned", ROLE, role(environments, name="lse-ci-preview")).passed
+
+
+@pytest.mark.parametrize("condition,message", [
+    ({"StringEquals": {f"{GITHUB}:sub": "repo:acme/infra:ref:refs/heads/main"}},
+     f"does not pin `{GITHUB}:aud` to `sts.amazonaws.com` (found null)"),
+    ({"StringEquals": {f"{GITHUB}:sub": "repo:acme/infra:ref:refs/heads/main", f"{GITHUB}:aud": "my-app"}},
+     f"does not pin `{GITHUB}:aud` to `sts.amazonaws.com` (found \"my-app\")"),
+    ({"StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com"}},
+     f"does not pin `{GITHUB}:sub` with StringEquals: anyone the provider issues a token to could assume"),
+    ({"StringEquals": {f"{GITHUB}:sub": "repo:acme/*", f"{GITHUB}:aud": "sts.amazonaws.com"}},
+     f"trusts subject `repo:acme/*`: each `{GITHUB}:sub` must be one exact subject (no wildcards)"),
+])
+def test_a_github_actions_role_must_pin_its_repo_and_audience(condition, message):
+    trust = {"Version": "2012-10-17", "Statement": [{**GITHUB_TRUST["Statement"][0], "Condition": condition}]}
+    outcome = validate("irsa-trust-pinned", ROLE, role(trust, name="lse-ci-preview"))
+    assert len(outcome.violations) == 1 and message in outcome.violations[0], outcome.violations
+
+
+def test_a_github_string_like_subject_is_caught():
+    trust = {"Version": "2012-10-17", "Statement": [{**GITHUB_TRUST["Statement"][0], "Condition": {
+        "StringLike": {f"{GITHUB}:sub": "repo:acme/infra:*"},
+        "StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com"}}}]}
+    outcome = validate("irsa-trust-pinned", ROLE, role(trust, name="lse-ci-preview"))
+    assert len(outcome.violations) == 2
+    assert f"matches `{GITHUB}:sub` with StringLike" in outcome.violations[0]
+
+
+def test_other_oidc_providers_pin_sub_and_their_own_audience():
+    issuer = "app.terraform.io"
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer}"
+
+    def trust(equals):
+        return role({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": equals}}]}, name="tfc-runs")
+
+    sub = "organization:acme:project:lse:workspace:prod:run_phase:apply"
+    assert validate("irsa-trust-pinned", ROLE, trust({f"{issuer}:sub": sub,
+                                                      f"{issuer}:aud": "aws.workload.identity"})).passed
+    no_aud = validate("irsa-trust-pinned", ROLE, trust({f"{issuer}:sub": sub}))
+    assert len(no_aud.violations) == 1 and f"does not pin `{issuer}:aud` to exact audiences (found null)" in \
+        no_aud.violations[0]
+    star_aud = validate("irsa-trust-pinned", ROLE, trust({f"{issuer}:sub": sub, f"{issuer}:aud": "*"}))
+    assert len(star_aud.violations) == 1 and "to exact audiences" in star_aud.violations[0]
+
+
+@pytest.mark.parametrize("issuer", [
+    ISSUER, "oidc.eks.cn-north-1.amazonaws.com.cn/id/EXAMPLED539D4633E53DE1B71EXAMPLE"])
+def test_eks_issuers_still_require_kubernetes_subjects_and_the_sts_audience(issuer):
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer}"
+    github_like = validate("irsa-trust-pinned", ROLE, irsa({"StringEquals": {
+        f"{issuer}:sub": "repo:acme/infra:ref:refs/heads/main", f"{issuer}:aud": "sts.amazonaws.com"}},
+        principal=provider))
+    assert len(github_like.violations) == 1 and "of an EKS cluster must be one exact " \
+        "`system:serviceaccount:<namespace>:<ksa>`" in github_like.violations[0]
+    other_aud = validate("irsa-trust-pinned", ROLE, irsa({"StringEquals": {
+        f"{issuer}:sub": "system:serviceaccount:label-studio:lse-ls-app", f"{issuer}:aud": "my-app"}},
+        principal=provider))
+    assert len(other_aud.violations) == 1 and "to `sts.amazonaws.com`" in other_aud.violations[0]
+
+
 def test_irsa_with_unknown_conditions_is_undecided():
     # a document passed as an object keeps the engine's unknown as a value of its own
     trust = json.loads(irsa({})["assumeRolePolicy"])

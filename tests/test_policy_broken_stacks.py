@@ -209,9 +209,21 @@ def lambda_edge_role():
             "Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}))
 
 
+def github_actions_preview_role():
+    """The role the README's CI job assumes (aws-actions/configure-aws-credentials), pinned to one branch."""
+    github = "token.actions.githubusercontent.com"
+    aws.iam.Role("lse-ci-preview", name="lse-ci-preview", assume_role_policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{github}"},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {f"{github}:sub": "repo:acme/infra:ref:refs/heads/main",
+                                           f"{github}:aud": "sts.amazonaws.com"}}}]}))
+
+
 # name: (base stack config, addition, pack config or None)
 LEGITIMATE = {
     "lambda-edge-role": (AWS_STACK, lambda_edge_role, None),
+    "github-actions-preview-role": (AWS_STACK, github_actions_preview_role, None),
 }
 
 
