@@ -444,6 +444,105 @@ def check_irsa_trust_pinned(resource_type: str, props: Mapping[str, Any], config
     return findings
 
 
+# --- iam-trust-no-wildcard-principal ------------------------------------------------------------------
+
+# Condition keys that pin *who* the caller is when a trust names every principal, with the operators that
+# pin them (an `...IfExists` operator matches when the key is absent, so it pins nothing).
+_EXACT_STRING_OPERATORS = ("StringEquals", "StringEqualsIgnoreCase")
+_PRINCIPAL_ARN_OPERATORS = ("ArnEquals", "ArnLike", "StringEquals", "StringLike")
+
+
+def _wildcard_principal(principal: Any) -> str | None | Any:
+    """How a trust's Principal names every principal (`*`, {"AWS": "*"}, a wildcard AWS or Service
+    value), as shown in messages; None if it does not; `UNKNOWN` if that cannot be told yet."""
+    if principal is UNKNOWN:
+        return UNKNOWN
+    if principal == "*":
+        return '`"*"`'
+    if not isinstance(principal, dict):
+        return None
+    unknown = False
+    for kind in ("AWS", "Service"):
+        values = principal.get(kind)
+        if values is UNKNOWN:
+            unknown = True
+            continue
+        for value in _as_list(values) if values is not None else []:
+            if value is UNKNOWN:
+                unknown = True
+            elif isinstance(value, str) and has_wildcard(value):
+                return f'`{{"{kind}": "{value}"}}`'
+    return UNKNOWN if unknown else None
+
+
+def _pins_the_caller(condition: Any) -> bool | Any:
+    """Does this Condition restrict the caller to an account, an organization or exact principal ARNs?"""
+    if condition is UNKNOWN:
+        return UNKNOWN
+    if not isinstance(condition, dict):
+        return False
+    unknown = False
+    for operator, block in condition.items():
+        if block is UNKNOWN:
+            unknown = True
+            continue
+        if not isinstance(operator, str) or not isinstance(block, dict) or operator.endswith("IfExists"):
+            continue
+        qualifier, _, base = operator.rpartition(":")
+        for key, value in block.items():
+            values = _as_list(value)
+            if UNKNOWN in values or value is UNKNOWN:
+                unknown = True
+                continue
+            if not values or not all(isinstance(v, str) and v for v in values):
+                continue
+            key = key.lower() if isinstance(key, str) else ""
+            if key in ("aws:principalaccount", "aws:principalorgid") and not qualifier and \
+                    base in _EXACT_STRING_OPERATORS and not any(has_wildcard(v) for v in values):
+                return True
+            if key == "aws:principalarn" and not qualifier and base in _PRINCIPAL_ARN_OPERATORS and all(
+                    (arn := parse_arn(v)) is not None and ACCOUNT_ID.match(arn.account) for v in values):
+                return True
+            if key == "aws:principalorgpaths" and qualifier == "ForAnyValue" and \
+                    base in ("StringEquals", "StringLike") and \
+                    all(v.startswith("o-") and not has_wildcard(v.split("/", 1)[0]) for v in values):
+                return True
+    return UNKNOWN if unknown else False
+
+
+def check_trust_no_wildcard_principal(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any],
+                                      name: str = "") -> Findings:
+    findings = Findings()
+    if resource_type != ROLE_TYPE:
+        return findings
+    trust = _trust_document(props)
+    if trust is None or trust.error:
+        return findings
+    for statement in _allow_statements(trust, findings):
+        where = f"`assumeRolePolicy` {statement.label}"
+        if "NotPrincipal" in statement.raw:
+            findings.violation(f"{where} uses NotPrincipal in an Allow: every principal except those listed "
+                               f"could assume the role. Name the principals in `Principal` instead.")
+            continue
+        if _is_web_identity_statement(statement):
+            continue  # web-identity trusts: irsa-trust-pinned
+        shown = _wildcard_principal(statement.raw.get("Principal"))
+        if shown is UNKNOWN:
+            findings.undecided(f"assumeRolePolicy {statement.label} Principal")
+            continue
+        if shown is None:
+            continue
+        pinned = _pins_the_caller(statement.raw.get("Condition"))
+        if pinned is UNKNOWN:
+            findings.undecided(f"assumeRolePolicy {statement.label} Condition")
+        elif not pinned:
+            findings.violation(
+                f"{where} lets Principal {shown} assume the role: any principal of any AWS account could. Name "
+                f"the account, role or service that needs it (e.g. `{{\"AWS\": \"arn:aws:iam::<account>:root\"}}`), "
+                f"or pin the caller with a StringEquals condition on aws:PrincipalAccount or aws:PrincipalOrgID.")
+    return findings
+
+
 # --- no-static-access-keys (advisory) --------------------------------------------------------------------
 
 def check_no_static_access_keys(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any],

@@ -145,6 +145,14 @@ POLICIES = [
         "rqworker service accounts (or your CI's exact repo/branch subjects) and add the audience condition.",
         aws_rules.check_irsa_trust_pinned),
     _resource_policy(
+        "iam-trust-no-wildcard-principal",
+        "No role trust policy lets every principal assume the role: Principal `*`, `{\"AWS\": \"*\"}` (or any "
+        "wildcard AWS/Service principal), or NotPrincipal in an Allow, unless a condition pins the caller "
+        "(StringEquals on aws:PrincipalAccount or aws:PrincipalOrgID, exact-account aws:PrincipalArn, or "
+        "ForAnyValue aws:PrincipalOrgPaths). Web-identity trusts are irsa-trust-pinned's. Fix: name the "
+        "account, role or service that needs the role.",
+        aws_rules.check_trust_no_wildcard_principal),
+    _resource_policy(
         "no-static-access-keys",
         "Advisory: a long-lived IAM access key (or GCP service-account key) is created. Fix: prefer the "
         "`ec2-instance-profile` or `eks-oidc` deployment (GCP: `gce-vm` / `gke-workload-identity`), which need "

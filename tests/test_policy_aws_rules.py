@@ -542,6 +542,91 @@ def test_irsa_with_unknown_conditions_is_undecided():
     assert outcome.violations == [] and outcome.undecided is not None
 
 
+# --- iam-trust-no-wildcard-principal --------------------------------------------------------------------
+
+def trust_of(principal, action="sts:AssumeRole", condition=None, key="Principal") -> dict:
+    statement = {"Effect": "Allow", key: principal, "Action": action}
+    if condition is not None:
+        statement["Condition"] = condition
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+@pytest.mark.parametrize("principal,shown", [
+    ("*", '`"*"`'), ({"AWS": "*"}, '`{"AWS": "*"}`'), ({"AWS": ["*"]}, '`{"AWS": "*"}`'),
+    ({"AWS": [f"arn:aws:iam::{ACCOUNT}:root", "*"]}, '`{"AWS": "*"}`'),
+    ({"AWS": "arn:aws:iam::*:root"}, '`{"AWS": "arn:aws:iam::*:root"}`'),
+    ({"Service": "*"}, '`{"Service": "*"}`'),
+])
+def test_a_trust_any_principal_can_use_is_caught(principal, shown):
+    outcome = validate("iam-trust-no-wildcard-principal", ROLE, role(trust_of(principal), name="shared-admin"))
+    assert outcome.violations == [
+        f"`assumeRolePolicy` statement 0 lets Principal {shown} assume the role: any principal of any AWS account "
+        f"could. Name the account, role or service that needs it (e.g. `{{\"AWS\": \"arn:aws:iam::<account>:root\"}}`"
+        f"), or pin the caller with a StringEquals condition on aws:PrincipalAccount or aws:PrincipalOrgID."]
+
+
+def test_whatever_the_action_and_with_conditions_that_do_not_pin_the_caller():
+    for action in ("sts:AssumeRole", ["sts:AssumeRole", "sts:TagSession"], "STS:ASSUMEROLE"):
+        assert not validate("iam-trust-no-wildcard-principal", ROLE, role(trust_of("*", action))).passed
+    for condition in (
+            {"StringEquals": {"sts:ExternalId": "shared-secret"}},  # a secret, not an identity
+            {"StringEqualsIfExists": {"aws:PrincipalAccount": ACCOUNT}},  # matches when the key is absent
+            {"StringLike": {"aws:PrincipalAccount": "*"}},
+            {"StringEquals": {"aws:PrincipalOrgID": "o-*"}},
+            {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/ci"}},
+            {"ForAllValues:StringLike": {"aws:PrincipalOrgPaths": "o-a1b2c3/*"}},  # vacuous on an empty set
+            {"Bool": {"aws:SecureTransport": "true"}}):
+        outcome = validate("iam-trust-no-wildcard-principal", ROLE, role(trust_of({"AWS": "*"}, condition=condition)))
+        assert len(outcome.violations) == 1, condition
+
+
+def test_not_principal_in_an_allow_is_caught():
+    outcome = validate("iam-trust-no-wildcard-principal", ROLE, role(trust_of(
+        {"AWS": f"arn:aws:iam::{ACCOUNT}:role/blocked"}, key="NotPrincipal")))
+    assert len(outcome.violations) == 1 and "uses NotPrincipal in an Allow" in outcome.violations[0]
+
+
+@pytest.mark.parametrize("principal,condition", [
+    ({"Service": "lambda.amazonaws.com"}, None),
+    ({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, None),
+    ({"AWS": [f"arn:aws:iam::{ACCOUNT}:role/ci", "arn:aws:iam::210987654321:root"]}, None),
+    ({"AWS": "*"}, {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}),
+    ("*", {"StringEquals": {"aws:PrincipalAccount": [ACCOUNT, "210987654321"]}}),
+    ("*", {"StringEqualsIgnoreCase": {"AWS:PRINCIPALACCOUNT": ACCOUNT}}),  # key names are case-insensitive
+    ({"AWS": "*"}, {"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/ci-*"}}),
+    ({"AWS": "*"}, {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*"}}),
+])
+def test_named_principals_or_a_pinned_caller_pass(principal, condition):
+    assert validate("iam-trust-no-wildcard-principal", ROLE,
+                    role(trust_of(principal, condition=condition), name="shared")).passed
+
+
+def test_the_lse_trusts_and_deny_statements_pass_and_web_identity_is_left_to_irsa():
+    for trust in (LAMBDA_TRUST, IRSA_TRUST, GITHUB_TRUST):
+        assert validate("iam-trust-no-wildcard-principal", ROLE, role(trust, name="r")).passed
+    deny = {"Version": "2012-10-17", "Statement": [LAMBDA_TRUST["Statement"][0],
+                                                   {"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole"}]}
+    assert validate("iam-trust-no-wildcard-principal", ROLE, role(deny)).passed
+    # Principal "*" with AssumeRoleWithWebIdentity: irsa-trust-pinned reports it, once
+    web = role(trust_of("*", "sts:AssumeRoleWithWebIdentity"), name="r")
+    assert validate("iam-trust-no-wildcard-principal", ROLE, web).passed
+    assert not validate("irsa-trust-pinned", ROLE, web).passed
+    # only roles carry trust policies
+    assert validate("iam-trust-no-wildcard-principal", POLICY, policy(doc(allow("lambda:GetFunction", FUNCTIONS)))).passed
+
+
+def test_unknown_principals_or_conditions_are_undecided_and_a_known_wildcard_is_not_hidden():
+    trust = trust_of({"AWS": "*"}, condition=UNKNOWN)
+    outcome = validate("iam-trust-no-wildcard-principal", ROLE, {"name": "r", "assumeRolePolicy": trust})
+    assert outcome.violations == [] and outcome.undecided is not None
+    principal_unknown = validate("iam-trust-no-wildcard-principal", ROLE,
+                                 {"name": "r", "assumeRolePolicy": trust_of({"AWS": UNKNOWN})})
+    assert principal_unknown.violations == [] and principal_unknown.undecided is not None
+    one_known = validate("iam-trust-no-wildcard-principal", ROLE,
+                         {"name": "r", "assumeRolePolicy": trust_of({"AWS": [UNKNOWN, "*"]})})
+    assert len(one_known.violations) == 1
+
+
 # --- no-static-access-keys (advisory) --------------------------------------------------------------------
 
 def test_static_keys_are_reported():

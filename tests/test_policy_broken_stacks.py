@@ -61,6 +61,15 @@ def irsa_role_without_aud():
                                  policy_arn=f"arn:aws:iam::{ACCOUNT}:policy/LSE_AllowInteractLambda")
 
 
+def role_any_account_can_assume():
+    """A "shared" debugging role whose trust names every AWS principal, with no condition."""
+    aws.iam.Role("lse-debug-shared", name="lse-debug-shared", assume_role_policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+                                                "Action": "sts:AssumeRole"}]}))
+    aws.iam.RolePolicyAttachment("lse-debug-shared", role="lse-debug-shared",
+                                 policy_arn=f"arn:aws:iam::{ACCOUNT}:policy/LSE_AllowInteractLambda")
+
+
 def admin_attached_to_instance_role():
     aws.iam.RolePolicyAttachment("lse-admin", role="lse-ec2-instance-role",
                                  policy_arn="arn:aws:iam::aws:policy/AdministratorAccess")
@@ -155,6 +164,8 @@ BROKEN = {
          "passrole-only-execution-role"}, {"team-debug-access"}),
     "admin-attached": (AWS_STACK, admin_attached_to_instance_role, {"iam-no-wildcard-actions"}, {"lse-admin"}),
     "irsa-role-without-aud": (AWS_STACK, irsa_role_without_aud, {"irsa-trust-pinned"}, {"lse-irsa-handmade"}),
+    "role-any-account-can-assume": (
+        AWS_STACK, role_any_account_can_assume, {"iam-trust-no-wildcard-principal"}, {"lse-debug-shared"}),
     "execution-role-trusting-ec2": (
         None, hand_made_execution_role_trusting_ec2, {"execution-role-trusts-lambda-only"}, {"metrics-exec"}),
     "lambda-1gb-300s": (

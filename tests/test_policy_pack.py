@@ -35,7 +35,7 @@ SITE_PACKAGES = sysconfig.get_paths()["purelib"]
 EXPECTED_POLICIES = [
     "iam-no-wildcard-actions", "iam-wildcard-resource-only-listfunctions", "lambda-actions-scoped-to-prefix",
     "passrole-only-execution-role", "execution-role-trusts-lambda-only", "irsa-trust-pinned",
-    "no-static-access-keys", "gcp-deployer-role-allowlist", "gcp-no-primitive-roles", "gcp-no-public-members",
+    "iam-trust-no-wildcard-principal", "no-static-access-keys", "gcp-deployer-role-allowlist", "gcp-no-primitive-roles", "gcp-no-public-members",
     "gcp-iam-non-authoritative", "gcp-services-kept-on-destroy", "gcp-workload-identity-member-format",
     "metric-function-runtime-limits", "actas-scoped", "foundation-complete"]
 ADVISORY = {"no-static-access-keys", "actas-scoped"}
