@@ -12,14 +12,16 @@ from .iam_documents import (
     Document,
     Statement,
     attached_policy_arns,
+    attached_role_names,
+    aws_managed_policy_name,
     condition_value,
     documents_of,
     granted_service_actions,
     grants_action,
     has_wildcard,
     is_all_resources,
-    is_wildcard_managed_policy,
     parse_arn,
+    wildcard_managed_policy_grant,
 )
 from .props import UNKNOWN, Findings, get
 
@@ -83,14 +85,39 @@ def check_no_wildcard_actions(resource_type: str, props: Mapping[str, Any], conf
                     findings.violation(
                         f"{where} allows the wildcard action `{action}`: name each action the identity needs "
                         f"(LSE needs only the actions of LSE_AllowInteractLambda).")
-    for path, arn in attached_policy_arns(resource_type, props):
-        if arn is UNKNOWN:
-            continue  # a policy created in this stack: its own document is checked on that resource
-        if isinstance(arn, str) and is_wildcard_managed_policy(arn):
-            findings.violation(
-                f"`{path}` attaches the AWS-managed policy {arn}, which grants `*`/`service:*` actions: "
-                f"attach LSE_AllowInteractLambda (or another least-privilege policy) instead.")
+    _check_aws_managed_attachments(resource_type, props, config, findings)
     return findings
+
+
+def _check_aws_managed_attachments(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any],
+                                   findings: Findings) -> None:
+    """AWS-managed policies: the pack cannot read their documents. Those known to grant wildcard actions
+    are refused everywhere; on the execution role, which runs users' metric code and needs only its inline
+    logs statements, every AWS-managed policy is refused."""
+    managed = []
+    for path, arn in attached_policy_arns(resource_type, props):
+        if not isinstance(arn, str):
+            continue  # unknown: a policy created in this stack, whose own document is checked on that resource
+        grant = wildcard_managed_policy_grant(arn)
+        if grant is not None:
+            findings.violation(
+                f"`{path}` attaches the AWS-managed policy {arn}, which grants wildcard actions ({grant}): "
+                f"attach LSE_AllowInteractLambda (or another least-privilege policy of your own) instead.")
+        elif aws_managed_policy_name(arn) is not None:
+            managed.append((path, arn))
+    if not managed:
+        return
+    roles = attached_role_names(resource_type, props)
+    if roles is UNKNOWN:
+        findings.undecided("role")
+        return
+    role_name = config["executionRoleName"]
+    if role_name in roles:
+        for path, arn in managed:
+            findings.violation(
+                f"`{path}` attaches the AWS-managed policy {arn} to the execution role `{role_name}`: the pack "
+                f"cannot read AWS-managed documents, and this role runs users' metric code. It needs only the "
+                f"logs statements of its own inline policy (CustomMetricsExecutionRole); detach {arn}.")
 
 
 # --- iam-wildcard-resource-only-listfunctions -------------------------------------------------------------

@@ -102,9 +102,12 @@ POLICIES = [
     _resource_policy(
         "iam-no-wildcard-actions",
         "No `*` or `service:*` (or any wildcard / NotAction) action in an IAM policy, role, user, group or trust "
-        "policy, and no AWS-managed *FullAccess/Administrator policy attached. Fix: list the exact actions; LSE "
-        "needs only those of LSE_AllowInteractLambda and the execution role's logs statements.",
-        aws_rules.check_no_wildcard_actions),
+        "policy; no attached AWS-managed policy known to grant wildcard actions (AdministratorAccess, "
+        "PowerUserAccess, ReadOnlyAccess, *FullAccess, SecretsManagerReadWrite, AWSLambdaExecute, the "
+        "job-function policies, ...); and no AWS-managed policy at all on the execution role (the pack cannot "
+        "read their documents). Fix: list the exact actions; LSE needs only those of LSE_AllowInteractLambda "
+        "and the execution role's logs statements.",
+        aws_rules.check_no_wildcard_actions, options=EXECUTION_ROLE_NAME),
     _resource_policy(
         "iam-wildcard-resource-only-listfunctions",
         "`Resource: \"*\"` (or NotResource, or an ARN whose resource part is only wildcards such as "

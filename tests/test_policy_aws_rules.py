@@ -120,18 +120,88 @@ def test_a_policy_given_as_an_object_is_checked_like_a_json_string():
     assert len(outcome.violations) == 1 and "`kms:*`" in outcome.violations[0]
 
 
-@pytest.mark.parametrize("arn,violates", [
-    ("arn:aws:iam::aws:policy/AdministratorAccess", True),
-    ("arn:aws:iam::aws:policy/AWSLambda_FullAccess", True),
-    ("arn:aws-us-gov:iam::aws:policy/PowerUserAccess", True),
-    (f"arn:aws:iam::{ACCOUNT}:policy/LSE_AllowInteractLambda", False),
+@pytest.mark.parametrize("arn,grant", [
+    ("arn:aws:iam::aws:policy/AdministratorAccess", "`*`"),
+    ("arn:aws:iam::aws:policy/AWSLambda_FullAccess", "every action of its service"),
+    ("arn:aws:iam::aws:policy/AmazonS3FullAccess", "every action of its service"),
+    ("arn:aws-us-gov:iam::aws:policy/PowerUserAccess", "NotAction `iam:*`"),
+    ("arn:aws:iam::aws:policy/AWSLambdaExecute", "`logs:*`"),
+    ("arn:aws:iam::aws:policy/SecretsManagerReadWrite", "`secretsmanager:*`"),
+    ("arn:aws:iam::aws:policy/job-function/SystemAdministrator", "`logs:*`, `s3:*`"),
+    ("arn:aws:iam::aws:policy/job-function/DatabaseAdministrator", "`dynamodb:*`"),
+    ("arn:aws:iam::aws:policy/job-function/NetworkAdministrator", "`route53:*`"),
+    ("arn:aws:iam::aws:policy/job-function/ViewOnlyAccess", "`lambda:List*`"),
+    ("arn:aws:iam::aws:policy/ReadOnlyAccess", "`<service>:Get*`"),
+    ("arn:aws-cn:iam::aws:policy/AmazonS3ReadOnlyAccess", "`s3:Get*`"),
+    ("arn:aws:iam::aws:policy/AmazonEC2ReadOnlyAccess", "`ec2:Describe*`"),
+    ("arn:aws:iam::aws:policy/AWSLambda_ReadOnlyAccess", "`lambda:Get*`"),
 ])
-def test_attaching_an_aws_managed_wildcard_policy_is_caught(arn, violates):
+def test_attaching_an_aws_managed_wildcard_policy_is_caught(arn, grant):
     outcome = validate("iam-no-wildcard-actions", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
                        {"role": "lse-node-role", "policyArn": arn})
-    assert (outcome.violations != []) is violates
-    if violates:
-        assert f"attaches the AWS-managed policy {arn}" in outcome.violations[0]
+    assert len(outcome.violations) == 1
+    assert f"`policyArn` attaches the AWS-managed policy {arn}, which grants wildcard actions ({grant}" \
+        in outcome.violations[0]
+
+
+@pytest.mark.parametrize("arn", [
+    f"arn:aws:iam::{ACCOUNT}:policy/LSE_AllowInteractLambda",
+    f"arn:aws:iam::{ACCOUNT}:policy/AdministratorAccess",  # a customer policy of that name: its document is checked
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy", "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+])
+def test_customer_policies_and_aws_managed_policies_without_wildcards_pass_on_other_roles(arn):
+    assert validate("iam-no-wildcard-actions", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                    {"role": "lse-node-role", "policyArn": arn}).passed
+
+
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+
+@pytest.mark.parametrize("resource_type,props", [
+    ("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+     {"role": "LSE_CustomMetricsExecuteRole", "policyArn": BASIC_EXECUTION}),
+    ("aws:iam/rolePolicyAttachment:RolePolicyAttachment",  # the role given by ARN
+     {"role": EXECUTION_ROLE_ARN, "policyArn": BASIC_EXECUTION}),
+    ("aws:iam/policyAttachment:PolicyAttachment",
+     {"name": "basic", "roles": ["lse-node-role", "LSE_CustomMetricsExecuteRole"], "policyArn": BASIC_EXECUTION}),
+    ("aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive",
+     {"roleName": "LSE_CustomMetricsExecuteRole", "policyArns": [BASIC_EXECUTION]}),
+    (ROLE, {**role(LAMBDA_TRUST), "managedPolicyArns": [BASIC_EXECUTION]}),
+])
+def test_no_aws_managed_policy_on_the_execution_role(resource_type, props):
+    outcome = validate("iam-no-wildcard-actions", resource_type, props)
+    assert len(outcome.violations) == 1
+    assert f"attaches the AWS-managed policy {BASIC_EXECUTION} to the execution role " \
+           f"`LSE_CustomMetricsExecuteRole`: the pack cannot read AWS-managed documents" in outcome.violations[0]
+    # a customer-managed policy on the execution role is judged by its own document, elsewhere
+    customer = json.loads(json.dumps(props).replace(BASIC_EXECUTION, f"arn:aws:iam::{ACCOUNT}:policy/metric-logs"))
+    assert validate("iam-no-wildcard-actions", resource_type, customer).passed
+
+
+def test_the_execution_role_name_comes_from_policy_config_and_unknown_targets_are_undecided():
+    props = {"role": "metrics-exec", "policyArn": BASIC_EXECUTION}
+    kind = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    assert validate("iam-no-wildcard-actions", kind, props).passed
+    assert len(validate("iam-no-wildcard-actions", kind, props,
+                        config={"executionRoleName": "metrics-exec"}).violations) == 1
+    unknown = validate("iam-no-wildcard-actions", kind, {"role": UNKNOWN, "policyArn": BASIC_EXECUTION})
+    assert unknown.violations == [] and unknown.undecided == "string value at .role can't be known during preview"
+    # a wildcard policy is caught whatever the role
+    admin = validate("iam-no-wildcard-actions", kind, {"role": UNKNOWN, "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
+    assert len(admin.violations) == 1 and admin.undecided is None
+
+
+@pytest.mark.parametrize("resource_type,key", [
+    ("aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive", "roleName"),
+    ("aws:iam/userPolicyAttachmentsExclusive:UserPolicyAttachmentsExclusive", "userName"),
+    ("aws:iam/groupPolicyAttachmentsExclusive:GroupPolicyAttachmentsExclusive", "groupName"),
+])
+def test_exclusive_attachments_are_checked_too(resource_type, key):
+    outcome = validate("iam-no-wildcard-actions", resource_type, {key: "someone", "policyArns": [
+        f"arn:aws:iam::{ACCOUNT}:policy/LSE_AllowInteractLambda", "arn:aws:iam::aws:policy/AdministratorAccess"]})
+    assert len(outcome.violations) == 1 and outcome.violations[0].startswith("`policyArns[1]` attaches")
 
 
 def test_malformed_json_is_reported():

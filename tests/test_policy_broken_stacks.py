@@ -75,6 +75,13 @@ def admin_attached_to_instance_role():
                                  policy_arn="arn:aws:iam::aws:policy/AdministratorAccess")
 
 
+def aws_managed_policy_attached(role: str, policy: str) -> Callable[[], None]:
+    def add():
+        aws.iam.RolePolicyAttachment("extra-managed-policy", role=role,
+                                     policy_arn=f"arn:aws:iam::aws:policy/{policy}")
+    return add
+
+
 def hand_made_execution_role_trusting_ec2():
     """The components wired by hand, with the execution role written inline — and EC2 added to its trust
     "to debug the metric on an instance"."""
@@ -163,6 +170,13 @@ BROKEN = {
         {"iam-no-wildcard-actions", "iam-wildcard-resource-only-listfunctions", "lambda-actions-scoped-to-prefix",
          "passrole-only-execution-role"}, {"team-debug-access"}),
     "admin-attached": (AWS_STACK, admin_attached_to_instance_role, {"iam-no-wildcard-actions"}, {"lse-admin"}),
+    "lambda-execute-on-instance-role": (
+        AWS_STACK, aws_managed_policy_attached("lse-ec2-instance-role", "AWSLambdaExecute"),
+        {"iam-no-wildcard-actions"}, {"extra-managed-policy"}),
+    "aws-managed-policy-on-execution-role": (
+        AWS_STACK, aws_managed_policy_attached("LSE_CustomMetricsExecuteRole",
+                                               "service-role/AWSLambdaBasicExecutionRole"),
+        {"iam-no-wildcard-actions"}, {"extra-managed-policy"}),
     "irsa-role-without-aud": (AWS_STACK, irsa_role_without_aud, {"irsa-trust-pinned"}, {"lse-irsa-handmade"}),
     "role-any-account-can-assume": (
         AWS_STACK, role_any_account_can_assume, {"iam-trust-no-wildcard-principal"}, {"lse-debug-shared"}),
@@ -233,6 +247,8 @@ def github_actions_preview_role():
 
 # name: (base stack config, addition, pack config or None)
 LEGITIMATE = {
+    "ssm-core-on-instance-role": (
+        AWS_STACK, aws_managed_policy_attached("lse-ec2-instance-role", "AmazonSSMManagedInstanceCore"), None),
     "lambda-edge-role": (AWS_STACK, lambda_edge_role, None),
     "github-actions-preview-role": (AWS_STACK, github_actions_preview_role, None),
 }
