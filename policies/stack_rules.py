@@ -20,7 +20,16 @@ from lse_custom_metrics.components.gcp_resource_names import service_account_ema
 
 from .aws_rules import LAMBDA_SERVICE_PRINCIPAL, _principal_services
 from .gcp_iam import grants_of
-from .iam_documents import ACCOUNT_ID, ATTACHMENT_TYPES, ROLE_TYPE, documents_of, has_wildcard, parse_arn
+from .iam_documents import (
+    ACCOUNT_ID,
+    ATTACHMENT_TYPES,
+    EXCLUSIVE_ATTACHMENT_TYPES,
+    ROLE_TYPE,
+    attached_policy_arns,
+    documents_of,
+    has_wildcard,
+    parse_arn,
+)
 from .props import UNKNOWN, Findings, get
 
 INTERACT_ACTIONS = ("iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction")
@@ -136,12 +145,25 @@ def _label(resource: StackResource) -> str:
     return name if isinstance(name, str) else resource.name
 
 
-def _references(resource: StackResource, key: str, target: StackResource, target_value: Any) -> bool:
-    """Does `resource.key` point at `target` (same known value, or a dependency the engine recorded)?"""
-    value = get(resource.props, key)
-    if target_value is not UNKNOWN and target_value is not None and value == target_value:
+# Where each kind of resource names the managed policies it attaches.
+_ATTACHMENT_PROPERTY = {**dict.fromkeys(ATTACHMENT_TYPES, "policyArn"), ROLE_TYPE: "managedPolicyArns",
+                        **dict.fromkeys(EXCLUSIVE_ATTACHMENT_TYPES, "policyArns")}
+
+
+def _attaches(resource: StackResource, policy: StackResource) -> bool | Any:
+    """Does `resource` attach `policy` (a policy attachment, an exclusive attachment, or a role's
+    `managedPolicyArns`)? By the policy's known ARN or a dependency the engine recorded; `UNKNOWN` when
+    an attached ARN is not known yet."""
+    key = _ATTACHMENT_PROPERTY.get(resource.type)
+    if key is None:
+        return False
+    if policy.urn in resource.property_dependencies.get(key, []):
         return True
-    return target.urn in resource.property_dependencies.get(key, [])
+    arn = get(policy.props, "arn")
+    attached = [value for _, value in attached_policy_arns(resource.type, resource.props)]
+    if isinstance(arn, str) and arn in attached:
+        return True
+    return UNKNOWN if UNKNOWN in attached else False
 
 
 def _check_aws(resources: Sequence[StackResource], config: Mapping[str, Any], findings: Findings) -> None:
@@ -160,10 +182,10 @@ def _check_aws(resources: Sequence[StackResource], config: Mapping[str, Any], fi
             f"no interact policy: the stack must create `{config['interactPolicyName']}` (iam:PassRole on the "
             f"execution role, the Lambda and Logs actions on `{config['prefix']}*`); use LambdaInteractPolicy.")
         return
-    attachments = [r for r in resources if r.type in ATTACHMENT_TYPES]
     for policy in policies:
-        if not any(_references(a, "policyArn", policy, get(policy.props, "arn")) for a in attachments):
-            if any(get(a.props, "policyArn") is UNKNOWN for a in attachments):
+        verdicts = [_attaches(r, policy) for r in resources]
+        if not any(v is True for v in verdicts):
+            if any(v is UNKNOWN for v in verdicts):
                 findings.undecided(f"{policy.name} attachment")
                 continue
             findings.violation(

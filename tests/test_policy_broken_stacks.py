@@ -23,6 +23,8 @@ from policy_harness import apply_pack  # noqa: E402
 from pulumi_harness import run_pulumi  # noqa: E402
 
 from lse_custom_metrics.components.aws import (  # noqa: E402
+    CustomMetricsExecutionRole,
+    CustomMetricsExecutionRoleArgs,
     Ec2InstanceProfileIdentity,
     Ec2InstanceProfileIdentityArgs,
     LambdaInteractPolicy,
@@ -245,8 +247,20 @@ def github_actions_preview_role():
                                            f"{github}:aud": "sts.amazonaws.com"}}}]}))
 
 
-# name: (base stack config, addition, pack config or None)
+def interact_policy_in_managed_policy_arns():
+    """The components wired by hand; the instance role lists the interact policy in `managed_policy_arns`."""
+    execution = CustomMetricsExecutionRole("exec", CustomMetricsExecutionRoleArgs(partition="aws",
+                                                                                  account_id=ACCOUNT))
+    interact = LambdaInteractPolicy("interact", LambdaInteractPolicyArgs(
+        partition="aws", account_id=ACCOUNT, execution_role_arn=execution.role_arn))
+    aws.iam.Role("lse-ec2", name="lse-ec2", managed_policy_arns=[interact.policy_arn],
+                 assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                     "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+
+
+# name: (base stack config or None for a bare program, addition, pack config or None)
 LEGITIMATE = {
+    "interact-policy-in-managed-policy-arns": (None, interact_policy_in_managed_policy_arns, None),
     "ssm-core-on-instance-role": (
         AWS_STACK, aws_managed_policy_attached("lse-ec2-instance-role", "AmazonSSMManagedInstanceCore"), None),
     "lambda-edge-role": (AWS_STACK, lambda_edge_role, None),
@@ -258,10 +272,11 @@ def run_legitimate(name: str):
     base, add, _ = LEGITIMATE[name]
 
     def program():
-        foundation_program()
+        if base is not None:
+            foundation_program()
         add()
 
-    return run_pulumi(program, config=base)
+    return run_pulumi(program, config=base or {})
 
 
 @pytest.mark.parametrize("name", sorted(LEGITIMATE))

@@ -53,6 +53,33 @@ def test_attachment_recognised_through_its_dependency_while_the_arn_is_unknown()
     assert validate_stack([execution_role(), interact_policy(), attachment(UNKNOWN, ["interact"])]).passed
 
 
+def instance_role(managed_policy_arns, depends_on=()) -> StackItem:
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    return StackItem("aws:iam/role:Role", "lse-ec2", {
+        "name": "lse-ec2", "arn": f"arn:aws:iam::{ACCOUNT}:role/lse-ec2", "assumeRolePolicy": json.dumps(trust),
+        "managedPolicyArns": managed_policy_arns}, {"managedPolicyArns": list(depends_on)})
+
+
+def test_interact_policy_attached_through_a_roles_managed_policy_arns_counts():
+    assert validate_stack([execution_role(), interact_policy(), instance_role([POLICY_ARN])]).passed
+    # while the ARN is unknown (preview), through the dependency the engine recorded
+    assert validate_stack([execution_role(), interact_policy(), instance_role([UNKNOWN], ["interact"])]).passed
+    # ...and undecided when neither tells
+    undecided = validate_stack([execution_role(), interact_policy(), instance_role([UNKNOWN])])
+    assert undecided.violations == [] and undecided.undecided is not None
+    # another policy in the list is not an attachment of the interact policy
+    other = validate_stack([execution_role(), interact_policy(),
+                            instance_role([f"arn:aws:iam::{ACCOUNT}:policy/something-else"])])
+    assert len(other.violations) == 1 and "is not attached to any identity" in other.violations[0]
+
+
+def test_interact_policy_attached_through_an_exclusive_attachment_counts():
+    exclusive = StackItem("aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive", "exclusive",
+                          {"roleName": "lse-node-role", "policyArns": [POLICY_ARN]})
+    assert validate_stack([execution_role(), interact_policy(), exclusive]).passed
+
+
 def test_aws_stack_without_execution_role_is_caught():
     outcome = validate_stack([interact_policy(), attachment()])
     assert outcome.violations == [
