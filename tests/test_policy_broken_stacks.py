@@ -30,6 +30,14 @@ from lse_custom_metrics.components.aws import (  # noqa: E402
     LambdaInteractPolicy,
     LambdaInteractPolicyArgs,
 )
+from lse_custom_metrics.components.gcp import (  # noqa: E402
+    CustomMetricsDeployerRole,
+    CustomMetricsDeployerRoleArgs,
+    CustomMetricsProjectServices,
+    CustomMetricsProjectServicesArgs,
+    CustomMetricsRuntimeServiceAccount,
+    CustomMetricsRuntimeServiceAccountArgs,
+)
 from lse_custom_metrics.components.program import run as foundation_program  # noqa: E402
 
 NS = "lse-custom-metrics"
@@ -156,6 +164,21 @@ def fatter_deployer_role():
                                    "cloudfunctions.functions.create", "cloudfunctions.functions.setIamPolicy"])
 
 
+def deployer_role_granted_on_a_service_account():
+    """GCP components wired by hand, the deployer role granted on the app's service account (which lets the
+    app's identity do nothing in the project) instead of on the project."""
+    services = CustomMetricsProjectServices("apis", CustomMetricsProjectServicesArgs(project=PROJECT))
+    CustomMetricsRuntimeServiceAccount("fn", CustomMetricsRuntimeServiceAccountArgs(
+        project=PROJECT, depends_on=services.resources))
+    role = CustomMetricsDeployerRole("role", CustomMetricsDeployerRoleArgs(
+        project=PROJECT, scope_act_as_to_runtime_service_account=True))
+    gcp.serviceaccount.IAMMember(
+        "deployer-on-app-sa", service_account_id=f"projects/{PROJECT}/serviceAccounts/lse-app@{PROJECT}.iam."
+                                                 f"gserviceaccount.com",
+        role=f"projects/{PROJECT}/roles/LSE_CustomMetricsDeployer", member=APP,
+        opts=pulumi.ResourceOptions(depends_on=[role]))
+
+
 def only_an_execution_role():
     aws.iam.Role("exec", name="LSE_CustomMetricsExecuteRole", assume_role_policy=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
@@ -189,6 +212,8 @@ BROKEN = {
     "lambda-public-invoke": (
         AWS_STACK, public_lambda_permission, {"metric-function-runtime-limits"}, {"custom-metric-7-public"}),
     "aws-foundation-missing": (None, only_an_execution_role, {"foundation-complete"}, set()),
+    "gcp-deployer-role-on-a-service-account": (
+        None, deployer_role_granted_on_a_service_account, {"foundation-complete"}, set()),
     "gcp-iam-binding": (GCP_STACK, iam_binding, {"gcp-iam-non-authoritative"}, {"log-viewers"}),
     "gcf-1gb-300s": (
         GCP_STACK, gcf_metric_function("1Gi", 300), {"metric-function-runtime-limits"}, {"custom-metric-7"}),
