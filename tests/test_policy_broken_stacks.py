@@ -19,7 +19,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from policy_harness import apply_pack  # noqa: E402
+import test_policy_foundations as foundations  # noqa: E402
+from cloudsplaining.command.scan_policy_file import scan_policy  # noqa: E402
+from cloudsplaining.scan.assume_role_policy_document import AssumeRolePolicyDocument  # noqa: E402
+from cloudsplaining.shared.constants import ISSUE_SEVERITY  # noqa: E402
+from policy_harness import apply_pack, emitted_aws_documents  # noqa: E402
 from pulumi_harness import run_pulumi  # noqa: E402
 
 from lse_custom_metrics.components.aws import (  # noqa: E402
@@ -312,3 +316,72 @@ def test_legitimate_additions_pass_the_whole_pack(name, preview):
     assert report.mandatory == set() and report.advisory == set(), report.explain()
     if not preview:
         assert report.undecided == [], report.explain()
+
+
+# --- parliament and cloudsplaining over the documents the broken stacks add -------------------------------
+
+def lint(document: dict, kind: str) -> dict:
+    """What each linter reports on one document: parliament's (issue, severity) findings, and cloudsplaining's
+    risks with findings, by severity (identity-policy scan, or its trust-policy checks for a trust)."""
+    if kind == "policy":
+        results = scan_policy(document)
+        risks = {risk: result["severity"] for risk, result in results.items()
+                 if isinstance(result, dict) and result["findings"]}
+    else:
+        trust = AssumeRolePolicyDocument(document)
+        risks = {risk: ISSUE_SEVERITY[risk] for risk, found in (
+            ("AssumableByAnyPrincipal", trust.role_assumable_by_any_principal),
+            ("AssumableByAnyPrincipalWithConditions", trust.role_assumable_by_any_principal_with_conditions),
+            ("AssumableByCrossAccountPrincipal", trust.role_assumable_by_cross_account_principals),
+            ("AssumableByComputeService", trust.role_assumable_by_compute_services)) if found}
+    return {"parliament": foundations.parliament_findings(document), "cloudsplaining": risks}
+
+
+# parliament lints identity policies only: every trust policy gets its MALFORMED (no Resource) finding, and
+# a federated one UNKNOWN_FEDERATION_SOURCE (its list predates IAM OIDC providers) — see the README.
+TRUST_BLIND_SPOT = [("MALFORMED", "HIGH")]
+FEDERATED_BLIND_SPOT = sorted(TRUST_BLIND_SPOT + [("UNKNOWN_FEDERATION_SOURCE", "MEDIUM")])
+ALL_RISKS = {"ServiceWildcard": "medium", "PrivilegeEscalation": "high", "DataExfiltration": "medium",
+             "ResourceExposure": "high", "CredentialsExposure": "high", "InfrastructureModification": "low"}
+# broken stack -> "resource/property" -> what the linters say about each document it adds to the foundation's
+BROKEN_DOCUMENT_LINTS = {
+    "user-service-wildcard-policy": {"team-debug-access/policy": {
+        "parliament": [("RESOURCE_STAR", "LOW")],
+        "cloudsplaining": {k: ALL_RISKS[k] for k in ("ServiceWildcard", "DataExfiltration", "ResourceExposure",
+                                                      "InfrastructureModification")}}},
+    # parliament reports nothing at all on Action "*" / Resource "*": the pack and cloudsplaining do
+    "user-star-policy": {"team-debug-access/policy": {"parliament": [], "cloudsplaining": ALL_RISKS}},
+    "role-any-account-can-assume": {"lse-debug-shared/assumeRolePolicy": {
+        "parliament": TRUST_BLIND_SPOT, "cloudsplaining": {"AssumableByAnyPrincipal": "critical"}}},
+    # neither linter reads the conditions of a web-identity trust: only the pack catches the missing aud
+    "irsa-role-without-aud": {"lse-irsa-handmade/assumeRolePolicy": {
+        "parliament": FEDERATED_BLIND_SPOT, "cloudsplaining": {}}},
+    "execution-role-trusting-ec2": {"metrics-exec/assumeRolePolicy": {
+        "parliament": TRUST_BLIND_SPOT, "cloudsplaining": {"AssumableByComputeService": "low"}}},
+    "aws-foundation-missing": {"exec/assumeRolePolicy": {
+        "parliament": TRUST_BLIND_SPOT, "cloudsplaining": {"AssumableByComputeService": "low"}}},
+}
+
+
+def added_documents(run) -> dict[str, tuple[str, dict]]:
+    known = foundations.every_emitted_document()
+    return {f"{resource}/{prop}": (prop, document) for resource, prop, document in emitted_aws_documents(run)
+            if json.dumps(document, sort_keys=True) not in known}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in BROKEN if BROKEN[n][0] is not GCP_STACK))
+def test_parliament_and_cloudsplaining_over_the_broken_stacks_documents(name):
+    # Stacks not listed add no IAM document (an attachment of an AWS-managed policy, a function, ...): the
+    # linters have nothing of theirs to read, and the pack is what catches them.
+    found = {where: lint(document, "policy" if prop == "policy" else "trust")
+             for where, (prop, document) in added_documents(run_broken(name)).items()}
+    assert found == BROKEN_DOCUMENT_LINTS.get(name, {})
+
+
+def test_the_linters_agree_on_the_worst_trust_and_the_compute_services():
+    trust = AssumeRolePolicyDocument(added_documents(run_broken("execution-role-trusting-ec2"))[
+        "metrics-exec/assumeRolePolicy"][1])
+    assert sorted(trust.role_assumable_by_compute_services) == ["ec2", "lambda"]
+    anyone = AssumeRolePolicyDocument(added_documents(run_broken("role-any-account-can-assume"))[
+        "lse-debug-shared/assumeRolePolicy"][1])
+    assert anyone.role_assumable_by_any_principal == ["*"]
