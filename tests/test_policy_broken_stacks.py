@@ -122,10 +122,11 @@ def public_lambda_permission():
                            action="lambda:InvokeFunction", principal="*")
 
 
-def gcf_metric_function(memory: str, timeout: int) -> Callable[[], None]:
+def gcf_metric_function(memory: str, timeout: int, name: str = "custom-metric-7-1764790000"
+                        ) -> Callable[[], None]:
     def add():
         gcp.cloudfunctionsv2.Function(
-            "custom-metric-7", name="custom-metric-7-1764790000", location="us-central1", project=PROJECT,
+            "custom-metric-7", name=name, location="us-central1", project=PROJECT,
             build_config=gcp.cloudfunctionsv2.FunctionBuildConfigArgs(
                 runtime="python313", entry_point="agreement_handler"),
             service_config=gcp.cloudfunctionsv2.FunctionServiceConfigArgs(
@@ -221,6 +222,9 @@ BROKEN = {
     "gcp-iam-binding": (GCP_STACK, iam_binding, {"gcp-iam-non-authoritative"}, {"log-viewers"}),
     "gcf-1gb-300s": (
         GCP_STACK, gcf_metric_function("1Gi", 300), {"metric-function-runtime-limits"}, {"custom-metric-7"}),
+    "gcf-full-name-1gb-300s": (
+        GCP_STACK, gcf_metric_function("1Gi", 300, f"projects/{PROJECT}/locations/us-central1/functions/custom-metric-7"),
+        {"metric-function-runtime-limits"}, {"custom-metric-7"}),
     "gcf-public-invoker": (
         GCP_STACK, public_run_invoker, {"gcp-no-public-members", "metric-function-runtime-limits"},
         {"custom-metric-7-public"}),
@@ -287,8 +291,34 @@ def interact_policy_in_managed_policy_arns():
                      "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
 
 
+def gcf_metric_function_by_full_name_in_bytes():
+    """A metric function named by its full resource path, with 256 Mi written as plain bytes."""
+    gcp.cloudfunctionsv2.Function(
+        "custom-metric-7", name=f"projects/{PROJECT}/locations/us-central1/functions/custom-metric-7-1764790000",
+        location="us-central1", project=PROJECT,
+        build_config=gcp.cloudfunctionsv2.FunctionBuildConfigArgs(runtime="python313", entry_point="agreement_handler"),
+        service_config=gcp.cloudfunctionsv2.FunctionServiceConfigArgs(
+            available_memory="268435456", timeout_seconds=60, max_instance_count=1,
+            ingress_settings="ALLOW_INTERNAL_ONLY",
+            service_account_email=f"lse-custom-metrics-runtime@{PROJECT}.iam.gserviceaccount.com"))
+
+
+def account_settings_reader():
+    """A policy that also reads the account's Lambda settings (no resource-level permissions: "*")."""
+    extra = aws.iam.Policy("lambda-account-settings", policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "lambda:GetAccountSettings", "Resource": "*"}]}))
+    aws.iam.RolePolicyAttachment("lambda-account-settings", role="lse-ec2-instance-role", policy_arn=extra.arn)
+
+
+ALLOWED_ACTIONS = ["lambda:ListFunctions", "lambda:GetAccountSettings"]
+
 # name: (base stack config or None for a bare program, addition, pack config or None)
 LEGITIMATE = {
+    "gcf-metric-function-full-name-bytes": (GCP_STACK, gcf_metric_function_by_full_name_in_bytes, None),
+    # an action added to allowedActions, on both policies that judge Resource "*", passes both
+    "allowed-action-on-star": (AWS_STACK, account_settings_reader, {
+        "iam-wildcard-resource-only-listfunctions": {"allowedActions": ALLOWED_ACTIONS},
+        "lambda-actions-scoped-to-prefix": {"allowedActions": ALLOWED_ACTIONS}}),
     "interact-policy-in-managed-policy-arns": (None, interact_policy_in_managed_policy_arns, None),
     "ssm-core-on-instance-role": (
         AWS_STACK, aws_managed_policy_attached("lse-ec2-instance-role", "AmazonSSMManagedInstanceCore"), None),
