@@ -9,7 +9,9 @@ and 0 throttles every invocation (the function can never run).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from lse_custom_metrics.components.facts import (
@@ -29,9 +31,18 @@ LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
 LAMBDA_FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
 GCF_FUNCTION = "gcp:cloudfunctionsv2/function:Function"
 INVOKER_ROLES = ("roles/run.invoker", "roles/cloudfunctions.invoker")
-# Cloud Functions gen2 spellings of LSE's 256 MB, and the API's own default when unset.
-GCF_MEMORY_VALUES = (f"{MEMORY_MB}M", f"{MEMORY_MB}Mi")
+# LSE's 256 MB as a gen2 `availableMemory` quantity, in bytes: the API's default "256M" (decimal) and the
+# "256Mi" gcloud and the console write (binary) both count; and the API's own default when unset.
+GCF_MEMORY_BYTES = (MEMORY_MB * 1000 ** 2, MEMORY_MB * 1024 ** 2)
 GCF_DEFAULT_MEMORY = f"{MEMORY_MB}M"
+# `availableMemory` is a Kubernetes resource quantity (the provider documents the units k, M, G, Mi, Gi
+# and "no unit = bytes"): a plain or decimal number, an optional decimal exponent, then a binary or
+# decimal SI suffix. "m" (milli) is a valid quantity suffix but never a memory size.
+_QUANTITY = re.compile(r"^(?P<number>\d+(?:\.\d*)?|\.\d+)(?:[eE](?P<exponent>[+-]?\d+))?"
+                       r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+_QUANTITY_FACTORS = {None: 1, "k": 1000, "M": 1000 ** 2, "G": 1000 ** 3, "T": 1000 ** 4, "P": 1000 ** 5,
+                     "E": 1000 ** 6, "Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4,
+                     "Pi": 1024 ** 5, "Ei": 1024 ** 6}
 GCF_DEFAULT_TIMEOUT_S = 60
 
 
@@ -48,6 +59,25 @@ def _lambda_name(reference: Any) -> Any:
     if ":function:" in reference:
         return reference.split(":function:", 1)[1].split(":", 1)[0]
     return reference.split(":", 1)[0]
+
+
+def memory_bytes(quantity: Any) -> Decimal | None:
+    """A gen2 `availableMemory` quantity ("256M", "256Mi", "0.25Gi", "268435456", "2.56e8") in bytes;
+    None when it is not a quantity (the API refuses it)."""
+    if not isinstance(quantity, str):
+        return None
+    match = _QUANTITY.match(quantity.strip())
+    if match is None or (match["exponent"] is not None and match["suffix"] is not None):
+        return None
+    try:
+        number = Decimal(match["number"]).scaleb(int(match["exponent"] or 0))
+    except (InvalidOperation, ValueError):
+        return None
+    return number * _QUANTITY_FACTORS[match["suffix"]]
+
+
+def _is_lse_memory(quantity: Any) -> bool:
+    return memory_bytes(quantity) in GCF_MEMORY_BYTES
 
 
 def _is_number(value: Any, expected: float) -> bool:
@@ -104,8 +134,17 @@ def _check_lambda_permission(resource_type, props, prefix, findings):
                            f"with its own IAM identity; remove the public permission.")
 
 
+def _gcf_short_name(name: Any) -> Any:
+    """A gen2 function's own name: pulumi-gcp takes `name` short or as the full resource path
+    `projects/<p>/locations/<l>/functions/<name>`; the last path segment is the function's name (as for
+    the IAM resources that target a function, `gcp_iam.target_name`)."""
+    if isinstance(name, str):
+        return name.rstrip("/").rsplit("/", 1)[-1]
+    return name
+
+
 def _check_gcf(props, prefix, resource_name, findings):
-    name = _physical_name(props, "name", resource_name)
+    name = _gcf_short_name(_physical_name(props, "name", resource_name))
     if not _applies(name, prefix, findings, "name"):
         return
     runtime = get(props, "buildConfig", "runtime")
@@ -119,7 +158,8 @@ def _check_gcf(props, prefix, resource_name, findings):
         findings.undecided("serviceConfig")
         return
     checks = (
-        ("availableMemory", GCF_DEFAULT_MEMORY, lambda v: v in GCF_MEMORY_VALUES, f"{GCF_DEFAULT_MEMORY!r}"),
+        ("availableMemory", GCF_DEFAULT_MEMORY, _is_lse_memory,
+         f"{GCF_DEFAULT_MEMORY!r} (256 MB: '256M' or '256Mi', in any unit)"),
         ("timeoutSeconds", GCF_DEFAULT_TIMEOUT_S, lambda v: _is_number(v, TIMEOUT_S), f"{TIMEOUT_S}"),
         ("maxInstanceCount", None, lambda v: _is_number(v, MAX_INSTANCES),
          f"{MAX_INSTANCES} (unset or 0 means the API default of 100)"),

@@ -31,9 +31,35 @@ ATTACHMENT_TYPES = (
     "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
     "aws:iam/policyAttachment:PolicyAttachment",
 )
-# AWS-managed policies whose documents grant `*` or `service:*` actions.
-_WILDCARD_MANAGED_POLICY = re.compile(
-    r"^arn:[a-z-]+:iam::aws:policy/(?:.*/)?(AdministratorAccess|PowerUserAccess|[A-Za-z0-9_]*FullAccess[A-Za-z0-9_]*)$")
+# ...and the exclusive attachment resources, which name a list of policy ARNs for one identity.
+EXCLUSIVE_ATTACHMENT_TYPES = {
+    "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive": "roleName",
+    "aws:iam/userPolicyAttachmentsExclusive:UserPolicyAttachmentsExclusive": "userName",
+    "aws:iam/groupPolicyAttachmentsExclusive:GroupPolicyAttachmentsExclusive": "groupName",
+}
+
+# AWS-managed policies (`arn:<partition>:iam::aws:policy/<path><name>`) live in AWS, not in the stack: the
+# pack cannot read their documents. It refuses, by name, the widely attached ones whose published documents
+# grant `*`, `service:*` or action-prefix wildcards — each listed with a wildcard it grants, for a reviewer to
+# check against AWS's managed-policy reference — and the `<Service>FullAccess` family, named by AWS for
+# policies granting a service's every action (AWSLambda_FullAccess: `lambda:*`, AmazonS3FullAccess: `s3:*`).
+# Any other AWS-managed policy passes this check: the README states that limit, and the execution role
+# accepts none (see aws_rules.check_no_wildcard_actions).
+AWS_MANAGED_WILDCARD_POLICIES = {
+    "AdministratorAccess": "`*`",
+    "PowerUserAccess": "NotAction `iam:*`, `organizations:*`, `account:*` (every other action)",
+    "ReadOnlyAccess": "`<service>:Get*`/`List*`/`Describe*` for nearly every service (e.g. `acm:Get*`)",
+    "job-function/ViewOnlyAccess": "`lambda:List*`, `iam:List*`, `logs:Describe*`, ...",
+    "job-function/SystemAdministrator": "`logs:*`, `s3:*`, `cloudwatch:*`, `lambda:Update*`, ...",
+    "job-function/DatabaseAdministrator": "`dynamodb:*`, `rds:*`, `redshift:*`, ...",
+    "job-function/NetworkAdministrator": "`route53:*`, `elasticloadbalancing:*`, `directconnect:*`, ...",
+    "SecretsManagerReadWrite": "`secretsmanager:*`",
+    "AWSLambdaExecute": "`logs:*`",
+    "AWSLambda_ReadOnlyAccess": "`lambda:Get*`, `lambda:List*`",
+    "AmazonS3ReadOnlyAccess": "`s3:Get*`, `s3:List*`",
+    "AmazonEC2ReadOnlyAccess": "`ec2:Describe*`, `ec2:Get*`",
+}
+_FULL_ACCESS_FAMILY = re.compile(r"^[A-Za-z0-9_]*FullAccess[A-Za-z0-9_]*$")
 
 
 @dataclass
@@ -138,16 +164,56 @@ def attached_policy_arns(resource_type: str, props: dict[str, Any]) -> list[tupl
     """(property path, policy ARN) for every managed policy a resource attaches."""
     if resource_type in ATTACHMENT_TYPES:
         return [("policyArn", get(props, "policyArn"))]
+    key = "managedPolicyArns" if resource_type == ROLE_TYPE else \
+        "policyArns" if resource_type in EXCLUSIVE_ATTACHMENT_TYPES else None
+    if key is None:
+        return []
+    arns = get(props, key, default=[])
+    if arns is UNKNOWN:
+        return [(key, UNKNOWN)]
+    return [(f"{key}[{i}]", arn) for i, arn in enumerate(arns)]
+
+
+def attached_role_names(resource_type: str, props: dict[str, Any]) -> list[Any] | Any:
+    """The names of the roles a resource attaches managed policies to (`UNKNOWN` if not known yet).
+    Role references given as ARNs are reduced to the name (the last path segment)."""
     if resource_type == ROLE_TYPE:
-        arns = get(props, "managedPolicyArns", default=[])
-        if arns is UNKNOWN:
-            return [("managedPolicyArns", UNKNOWN)]
-        return [(f"managedPolicyArns[{i}]", arn) for i, arn in enumerate(arns)]
-    return []
+        names = [get(props, "name")]
+    elif resource_type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
+        names = [get(props, "role")]
+    elif resource_type == "aws:iam/policyAttachment:PolicyAttachment":
+        names = get(props, "roles", default=[])
+        if names is UNKNOWN:
+            return UNKNOWN
+    elif resource_type == "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive":
+        names = [get(props, "roleName")]
+    else:
+        return []
+    if UNKNOWN in names:
+        return UNKNOWN
+    return [n.rsplit("/", 1)[-1] if isinstance(n, str) else n for n in names if n is not None]
 
 
-def is_wildcard_managed_policy(arn: str) -> bool:
-    return bool(_WILDCARD_MANAGED_POLICY.match(arn))
+def aws_managed_policy_name(arn: str) -> str | None:
+    """`job-function/SystemAdministrator` for `arn:aws:iam::aws:policy/job-function/SystemAdministrator`;
+    None when the ARN is not an AWS-managed policy (a customer policy has an account id, not `aws`)."""
+    parsed = parse_arn(arn)
+    if parsed is None or parsed.service != "iam" or parsed.account != "aws" or \
+            not parsed.resource.startswith("policy/"):
+        return None
+    return parsed.resource.removeprefix("policy/")
+
+
+def wildcard_managed_policy_grant(arn: str) -> str | None:
+    """What an AWS-managed policy known to grant wildcard actions grants (for messages), else None."""
+    name = aws_managed_policy_name(arn)
+    if name is None:
+        return None
+    if name in AWS_MANAGED_WILDCARD_POLICIES:
+        return AWS_MANAGED_WILDCARD_POLICIES[name]
+    if _FULL_ACCESS_FAMILY.match(name.rsplit("/", 1)[-1]):
+        return "every action of its service (`service:*`, the `FullAccess` family)"
+    return None
 
 
 # --- actions ------------------------------------------------------------------------------------------
@@ -207,15 +273,49 @@ def granted_service_actions(statement: Statement, service: str, *, except_action
     return reached
 
 
+# --- conditions ---------------------------------------------------------------------------------------
+
+def condition_value(block: Any, key: str) -> Any:
+    """The value(s) a condition operator's block gives `key`, matched case-insensitively (IAM context key
+    names are not case-sensitive); several spellings of one key are merged into one list. None when absent,
+    `UNKNOWN` when unknown."""
+    if block is UNKNOWN:
+        return UNKNOWN
+    if not isinstance(block, dict):
+        return None
+    found = [value for name, value in block.items() if isinstance(name, str) and name.lower() == key.lower()]
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0]
+    if UNKNOWN in found:
+        return UNKNOWN
+    merged = []
+    for value in found:
+        merged.extend(value if isinstance(value, list) else [value])
+    return merged
+
+
 # --- resources ----------------------------------------------------------------------------------------
 
+_WILDCARD_ONLY = re.compile(r"^[*?/:]*\*[*?/:]*$")
+
+
 def is_all_resources(resource: str) -> bool:
-    """`*`, or an ARN whose service, region, account and resource are wildcards (`arn:aws:*:*:*:*`)."""
+    """`*`, or an ARN whose resource part is only wildcards: every resource of a service (in the ARN's
+    region and account, themselves often wildcards) — `arn:aws:s3:::*`, `arn:aws:s3:::*/*`,
+    `arn:aws:lambda:*:*:*`, `arn:aws:logs:us-east-1:123456789012:*`, `arn:aws:*:*:*:*`. For the actions of
+    that service it grants what `Resource: "*"` grants. (`function:*`, `role/*` name a resource type, and
+    are left to the rules that scope those types.)"""
     if resource == "*":
         return True
-    parts = resource.split(":")
-    return len(parts) > 2 and parts[0] == "arn" and all(part in ("", "*") for part in parts[2:]) \
-        and "*" in parts[2:]
+    parts = resource.split(":", 5)
+    if parts[0] != "arn" or len(parts) < 3:
+        return False
+    if len(parts) == 6:
+        return bool(_WILDCARD_ONLY.match(parts[5]))
+    # a truncated ARN (`arn:aws:*`): only when everything after the partition is a wildcard
+    return all(part in ("", "*") for part in parts[2:]) and "*" in parts[2:]
 
 
 def statement_resources(statement: Statement) -> list[Any] | Any:

@@ -46,7 +46,8 @@ EXECUTION_ROLE_NAME = {"executionRoleName": {
     "description": "Name of the IAM role the metric functions run as."}}
 ALLOWED_STAR_ACTIONS = {"allowedActions": {
     "type": "array", "items": {"type": "string"}, "default": ["lambda:ListFunctions"],
-    "description": "Actions allowed on Resource \"*\" (those without resource-level permissions)."}}
+    "description": "Actions allowed on Resource \"*\" (those without resource-level permissions); set the "
+                   "same list on iam-wildcard-resource-only-listfunctions and lambda-actions-scoped-to-prefix."}}
 ACCOUNT_WIDE_CREATE_LOG_GROUP = {"allowAccountWideCreateLogGroup": {
     "type": "boolean", "default": True,
     "description": "Accept the docs' execution-role statement logs:CreateLogGroup on "
@@ -101,21 +102,30 @@ POLICIES = [
     _resource_policy(
         "iam-no-wildcard-actions",
         "No `*` or `service:*` (or any wildcard / NotAction) action in an IAM policy, role, user, group or trust "
-        "policy, and no AWS-managed *FullAccess/Administrator policy attached. Fix: list the exact actions; LSE "
-        "needs only those of LSE_AllowInteractLambda and the execution role's logs statements.",
-        aws_rules.check_no_wildcard_actions),
+        "policy; no attached AWS-managed policy known to grant wildcard actions (AdministratorAccess, "
+        "PowerUserAccess, ReadOnlyAccess, *FullAccess, SecretsManagerReadWrite, AWSLambdaExecute, the "
+        "job-function policies, ...); and no AWS-managed policy at all on the execution role (the pack cannot "
+        "read their documents). Fix: list the exact actions; LSE needs only those of LSE_AllowInteractLambda "
+        "and the execution role's logs statements.",
+        aws_rules.check_no_wildcard_actions, options=EXECUTION_ROLE_NAME),
     _resource_policy(
         "iam-wildcard-resource-only-listfunctions",
-        "`Resource: \"*\"` (or NotResource) only for lambda:ListFunctions, which has no resource-level "
-        "permissions. Fix: scope every other action to ARNs of LSE's functions and log groups, in a statement "
-        "of its own.",
-        aws_rules.check_wildcard_resource_only_listfunctions, options=ALLOWED_STAR_ACTIONS),
+        "`Resource: \"*\"` (or NotResource, or an ARN whose resource part is only wildcards such as "
+        "`arn:aws:s3:::*` or `arn:aws:lambda:*:*:*`) only for lambda:ListFunctions, which has no resource-level "
+        "permissions (and the docs' execution-role logs:CreateLogGroup on `arn:<partition>:logs:<region>:"
+        "<account>:*`, unless allowAccountWideCreateLogGroup is false). Fix: scope every other action to ARNs of "
+        "LSE's functions and log groups, in a statement of its own.",
+        aws_rules.check_wildcard_resource_only_listfunctions,
+        options={**ALLOWED_STAR_ACTIONS, **ACCOUNT_WIDE_CREATE_LOG_GROUP}),
     _resource_policy(
         "lambda-actions-scoped-to-prefix",
         "Function-level Lambda actions only on `function:<prefix>*`, CloudWatch Logs actions only on "
-        "`log-group:/aws/lambda/<prefix>*` (prefix from this policy's config, default `custom-metric-`). Fix: "
+        "`log-group:/aws/lambda/<prefix>*` (prefix from this policy's config, default `custom-metric-`); the "
+        "`allowedActions` (default lambda:ListFunctions; keep it equal to iam-wildcard-resource-only-"
+        "listfunctions') have no resource-level permissions and are exempt. Fix: "
         "use the prefix LSE deploys with in every Lambda/Logs resource ARN, with your account id.",
-        aws_rules.check_lambda_actions_scoped_to_prefix, options={**PREFIX, **ACCOUNT_WIDE_CREATE_LOG_GROUP}),
+        aws_rules.check_lambda_actions_scoped_to_prefix,
+        options={**PREFIX, **ACCOUNT_WIDE_CREATE_LOG_GROUP, **ALLOWED_STAR_ACTIONS}),
     _resource_policy(
         "passrole-only-execution-role",
         "iam:PassRole only on the metric functions' execution role (`LSE_CustomMetricsExecuteRole` by default). "
@@ -123,17 +133,28 @@ POLICIES = [
         aws_rules.check_passrole_only_execution_role, options=EXECUTION_ROLE_NAME),
     _resource_policy(
         "execution-role-trusts-lambda-only",
-        "The execution role (named `LSE_CustomMetricsExecuteRole` by default, or any role trusting "
-        "lambda.amazonaws.com) may be assumed by the Lambda service only, with sts:AssumeRole. Fix: make its "
-        "trust policy a single Allow of sts:AssumeRole to Service lambda.amazonaws.com.",
+        "The execution role — the role named `executionRoleName` (default `LSE_CustomMetricsExecuteRole`; set "
+        "it if you renamed the role) — may be assumed by the Lambda service only, with sts:AssumeRole. Other "
+        "roles that trust Lambda (Lambda@Edge, other functions) are not judged. Fix: make its trust policy a "
+        "single Allow of sts:AssumeRole to Service lambda.amazonaws.com.",
         aws_rules.check_execution_role_trusts_lambda_only, options=EXECUTION_ROLE_NAME),
     _resource_policy(
         "irsa-trust-pinned",
-        "A web-identity (IRSA) trust must name one OIDC provider per statement and pin, with StringEquals, "
-        "`<issuer>:sub` to exact `system:serviceaccount:<namespace>:<ksa>` subjects (no wildcards) and "
-        "`<issuer>:aud` to `sts.amazonaws.com`. Fix: list LSE's app and rqworker service accounts and add the "
-        "audience condition.",
+        "A web-identity trust must name one IAM OIDC provider per statement and pin, with StringEquals, "
+        "`<issuer>:sub` to exact subjects (no wildcards) and `<issuer>:aud` to exact audiences. For an EKS "
+        "cluster (IRSA, `oidc.eks.<region>.amazonaws.com/id/...`) the subjects are "
+        "`system:serviceaccount:<namespace>:<ksa>` and the audience `sts.amazonaws.com`; for GitHub Actions "
+        "(`token.actions.githubusercontent.com`) the audience is `sts.amazonaws.com`. Fix: list LSE's app and "
+        "rqworker service accounts (or your CI's exact repo/branch subjects) and add the audience condition.",
         aws_rules.check_irsa_trust_pinned),
+    _resource_policy(
+        "iam-trust-no-wildcard-principal",
+        "No role trust policy lets every principal assume the role: Principal `*`, `{\"AWS\": \"*\"}` (or any "
+        "wildcard AWS/Service principal), or NotPrincipal in an Allow, unless a condition pins the caller "
+        "(StringEquals on aws:PrincipalAccount or aws:PrincipalOrgID, exact-account aws:PrincipalArn, or "
+        "ForAnyValue aws:PrincipalOrgPaths). Web-identity trusts are irsa-trust-pinned's. Fix: name the "
+        "account, role or service that needs the role.",
+        aws_rules.check_trust_no_wildcard_principal),
     _resource_policy(
         "no-static-access-keys",
         "Advisory: a long-lived IAM access key (or GCP service-account key) is created. Fix: prefer the "

@@ -19,11 +19,21 @@ from lse_custom_metrics.components.facts import (
 from lse_custom_metrics.components.gcp_resource_names import service_account_email
 
 from .aws_rules import LAMBDA_SERVICE_PRINCIPAL, _principal_services
-from .gcp_iam import grants_of
-from .iam_documents import ACCOUNT_ID, ATTACHMENT_TYPES, ROLE_TYPE, documents_of, has_wildcard, parse_arn
+from .gcp_iam import grants_of, iam_type
+from .iam_documents import (
+    ACCOUNT_ID,
+    ATTACHMENT_TYPES,
+    EXCLUSIVE_ATTACHMENT_TYPES,
+    ROLE_TYPE,
+    attached_policy_arns,
+    documents_of,
+    has_wildcard,
+    parse_arn,
+)
 from .props import UNKNOWN, Findings, get
 
 INTERACT_ACTIONS = ("iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction")
+GCP_ACT_AS_ROLE = "roles/iam.serviceAccountUser"
 
 
 @dataclass
@@ -136,12 +146,25 @@ def _label(resource: StackResource) -> str:
     return name if isinstance(name, str) else resource.name
 
 
-def _references(resource: StackResource, key: str, target: StackResource, target_value: Any) -> bool:
-    """Does `resource.key` point at `target` (same known value, or a dependency the engine recorded)?"""
-    value = get(resource.props, key)
-    if target_value is not UNKNOWN and target_value is not None and value == target_value:
+# Where each kind of resource names the managed policies it attaches.
+_ATTACHMENT_PROPERTY = {**dict.fromkeys(ATTACHMENT_TYPES, "policyArn"), ROLE_TYPE: "managedPolicyArns",
+                        **dict.fromkeys(EXCLUSIVE_ATTACHMENT_TYPES, "policyArns")}
+
+
+def _attaches(resource: StackResource, policy: StackResource) -> bool | Any:
+    """Does `resource` attach `policy` (a policy attachment, an exclusive attachment, or a role's
+    `managedPolicyArns`)? By the policy's known ARN or a dependency the engine recorded; `UNKNOWN` when
+    an attached ARN is not known yet."""
+    key = _ATTACHMENT_PROPERTY.get(resource.type)
+    if key is None:
+        return False
+    if policy.urn in resource.property_dependencies.get(key, []):
         return True
-    return target.urn in resource.property_dependencies.get(key, [])
+    arn = get(policy.props, "arn")
+    attached = [value for _, value in attached_policy_arns(resource.type, resource.props)]
+    if isinstance(arn, str) and arn in attached:
+        return True
+    return UNKNOWN if UNKNOWN in attached else False
 
 
 def _check_aws(resources: Sequence[StackResource], config: Mapping[str, Any], findings: Findings) -> None:
@@ -160,10 +183,10 @@ def _check_aws(resources: Sequence[StackResource], config: Mapping[str, Any], fi
             f"no interact policy: the stack must create `{config['interactPolicyName']}` (iam:PassRole on the "
             f"execution role, the Lambda and Logs actions on `{config['prefix']}*`); use LambdaInteractPolicy.")
         return
-    attachments = [r for r in resources if r.type in ATTACHMENT_TYPES]
     for policy in policies:
-        if not any(_references(a, "policyArn", policy, get(policy.props, "arn")) for a in attachments):
-            if any(get(a.props, "policyArn") is UNKNOWN for a in attachments):
+        verdicts = [_attaches(r, policy) for r in resources]
+        if not any(v is True for v in verdicts):
+            if any(v is UNKNOWN for v in verdicts):
                 findings.undecided(f"{policy.name} attachment")
                 continue
             findings.violation(
@@ -217,7 +240,7 @@ def _check_gcp(resources: Sequence[StackResource], config: Mapping[str, Any], fi
         if found is UNKNOWN or any(g.role is UNKNOWN or g.member is UNKNOWN for g in found):
             grants_unknown = True
         if found is not UNKNOWN:
-            grants.extend((r, g) for g in found if g.role is not UNKNOWN)
+            grants.extend((r, g) for g in found)
 
     account_ids = [get(r.props, "accountId") for r in resources if r.type == "gcp:serviceaccount/account:Account"]
     accounts = [r for r in resources if r.type == "gcp:serviceaccount/account:Account"
@@ -244,21 +267,49 @@ def _check_gcp(resources: Sequence[StackResource], config: Mapping[str, Any], fi
     role_types = ("gcp:projects/iAMCustomRole:IAMCustomRole", "gcp:organizations/iAMCustomRole:IAMCustomRole")
     role_ids = [get(r.props, "roleId") for r in resources if r.type in role_types]
     roles = [r for r in resources if r.type in role_types and get(r.props, "roleId") == config["deployerRoleId"]]
-    granted_roles = {g.role for _, g in grants if isinstance(g.role, str)}
-    predefined = all(role in granted_roles for role in GCP_PREDEFINED_DEPLOYER_ROLES)
+    # LSE deploys into the project: the deployer permissions must be granted on the project itself. A grant on
+    # a service account (or on any other resource) does not let LSE create functions.
+    project_grants = [(r, g) for r, g in grants if iam_type(r.type).scope == "projects"]
     custom_granted = any(
         (isinstance(g.role, str) and g.role.endswith(f"/roles/{config['deployerRoleId']}"))
         or any(role.urn in r.property_dependencies.get("role", []) for role in roles)
-        for r, g in grants)
-    if (roles and custom_granted) or predefined:
+        for r, g in project_grants)
+    if (roles and custom_granted) or _one_member_holds_the_predefined_roles(grants, accounts):
         return
     if grants_unknown or UNKNOWN in role_ids:
         findings.undecided("deployer role grant")
     else:
         findings.violation(
-            f"LSE's identity gets no deployer permissions: create and grant the custom role "
-            f"`{config['deployerRoleId']}` (CustomMetricsDeployerRole) or grant all of "
-            f"{', '.join(GCP_PREDEFINED_DEPLOYER_ROLES)}.")
+            f"LSE's identity gets no deployer permissions on the project: create the custom role "
+            f"`{config['deployerRoleId']}` (CustomMetricsDeployerRole) and grant it with a project-level IAMMember, "
+            f"or grant all of {', '.join(GCP_PREDEFINED_DEPLOYER_ROLES)} on the project to one member "
+            f"(roles/iam.serviceAccountUser may be on the runtime service account instead). A grant on a service "
+            f"account, or roles split between members, does not let LSE deploy.")
+
+
+def _one_member_holds_the_predefined_roles(grants, runtime_accounts: Sequence[StackResource]) -> bool:
+    """Does one member hold every documented predefined role on the project (actAs — roles/iam.
+    serviceAccountUser — also counts on the runtime service account, the scoped option)?"""
+    held: dict[str, set[str]] = {}
+    for resource, grant in grants:
+        if not isinstance(grant.member, str) or not isinstance(grant.role, str):
+            continue
+        scope = iam_type(resource.type).scope
+        if scope == "projects" or (scope == "serviceaccount" and grant.role == GCP_ACT_AS_ROLE and any(
+                _targets_account(resource, account) for account in runtime_accounts)):
+            held.setdefault(grant.member, set()).add(grant.role)
+    return any(all(role in roles for role in GCP_PREDEFINED_DEPLOYER_ROLES) for roles in held.values())
+
+
+def _targets_account(resource: StackResource, account: StackResource) -> bool:
+    """Is this service-account IAM resource on `account` (its known id/email, or a recorded dependency)?"""
+    if account.urn in resource.property_dependencies.get("serviceAccountId", []):
+        return True
+    target, member = get(resource.props, "serviceAccountId"), _account_member(account)
+    if not isinstance(target, str) or member is None:
+        return False
+    email = member.removeprefix("serviceAccount:")
+    return target == email or target.endswith(f"/serviceAccounts/{email}")
 
 
 def check_foundation_complete(resources: Sequence[StackResource], config: Mapping[str, Any]) -> Findings:

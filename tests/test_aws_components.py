@@ -11,6 +11,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from pack_check import pack_check  # noqa: E402,F401  (the whole pack on every run)
 from pulumi_harness import run_pulumi  # noqa: E402
 
 from lse_custom_metrics.components import AwsCustomMetricsFoundation as LazyFoundation  # noqa: E402
@@ -39,35 +40,46 @@ def test_public_names_resolve_through_the_lazy_components_package():
     assert LazyFoundation is AwsCustomMetricsFoundation
 
 
-@pytest.mark.parametrize("build, token, children", [
+NO_ROLE, NO_POLICY = "no Lambda execution role", "no interact policy"
+NOT_ATTACHED = "policy `LSE_AllowInteractLambda` is not attached"
+
+
+# Each component on its own: every policy of the pack passes; foundation-complete names exactly the pieces
+# the other components would add.
+@pytest.mark.parametrize("build, token, children, advisory, missing", [
     (lambda: CustomMetricsExecutionRole("x", CustomMetricsExecutionRoleArgs(partition="aws", account_id="123456789012")),
-     "lse-custom-metrics:aws:ExecutionRole", {("aws:iam/role:Role", "x-role"), ("aws:iam/rolePolicy:RolePolicy", "x-logs")}),
+     "lse-custom-metrics:aws:ExecutionRole", {("aws:iam/role:Role", "x-role"), ("aws:iam/rolePolicy:RolePolicy", "x-logs")},
+     set(), [NO_POLICY]),
     (lambda: LambdaInteractPolicy("x", LambdaInteractPolicyArgs(
         partition="aws", account_id="123456789012",
         execution_role_arn="arn:aws:iam::123456789012:role/LSE_CustomMetricsExecuteRole")),
-     "lse-custom-metrics:aws:LambdaInteractPolicy", {("aws:iam/policy:Policy", "x-policy")}),
+     "lse-custom-metrics:aws:LambdaInteractPolicy", {("aws:iam/policy:Policy", "x-policy")}, set(),
+     [NO_ROLE, NOT_ATTACHED]),
     (lambda: Ec2ComposeIdentity("x", Ec2ComposeIdentityArgs(policy_arn=POLICY_ARN)),
      "lse-custom-metrics:aws:Ec2ComposeIdentity",
      {("aws:iam/user:User", "x-user"), ("aws:iam/userPolicyAttachment:UserPolicyAttachment", "x-policy-attachment"),
-      ("aws:iam/accessKey:AccessKey", "x-access-key")}),
+      ("aws:iam/accessKey:AccessKey", "x-access-key")}, {"no-static-access-keys"}, [NO_ROLE, NO_POLICY]),
     (lambda: Ec2InstanceProfileIdentity("x", Ec2InstanceProfileIdentityArgs(policy_arn=POLICY_ARN)),
      "lse-custom-metrics:aws:Ec2InstanceProfileIdentity",
      {("aws:iam/role:Role", "x-role"), ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "x-policy-attachment"),
-      ("aws:iam/instanceProfile:InstanceProfile", "x-instance-profile")}),
+      ("aws:iam/instanceProfile:InstanceProfile", "x-instance-profile")}, set(), [NO_ROLE, NO_POLICY]),
     (lambda: Ec2InstanceProfileIdentity("x", Ec2InstanceProfileIdentityArgs(policy_arn=POLICY_ARN,
                                                                             instance_role="lse-ec2")),
      "lse-custom-metrics:aws:Ec2InstanceProfileIdentity",
-     {("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "x-policy-attachment")}),
+     {("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "x-policy-attachment")}, set(), [NO_ROLE, NO_POLICY]),
     (lambda: EksOidcIdentity("x", EksOidcIdentityArgs(policy_arn=POLICY_ARN, partition="aws",
                                                       account_id="123456789012", oidc_provider=ISSUER,
                                                       namespace="lse")),
      "lse-custom-metrics:aws:EksOidcIdentity",
-     {("aws:iam/role:Role", "x-role"), ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "x-policy-attachment")}),
+     {("aws:iam/role:Role", "x-role"), ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "x-policy-attachment")},
+     set(), [NO_ROLE, NO_POLICY]),
     (lambda: EksNodeRoleIdentity("x", EksNodeRoleIdentityArgs(policy_arn=POLICY_ARN, node_role="nodes")),
      "lse-custom-metrics:aws:EksNodeRoleIdentity",
-     {("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "x-policy-attachment")}),
+     {("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "x-policy-attachment")}, set(), [NO_ROLE, NO_POLICY]),
 ])
-def test_each_component_has_its_token_and_named_children_under_it(build, token, children):
+def test_each_component_has_its_token_and_named_children_under_it(build, token, children, advisory, missing,
+                                                                  pack_check):
+    pack_check.expect(advisory=advisory, missing=missing)
     result = run_pulumi(build)
     component = result.one(token, "x")
     assert not component.custom
@@ -76,7 +88,13 @@ def test_each_component_has_its_token_and_named_children_under_it(build, token, 
     assert result.calls == []  # plain partition/account given: no invoke
 
 
-def test_execution_role_option_without_create_log_group():
+def test_execution_role_option_without_create_log_group(pack_check):
+    # the pack configured as such a stack would configure it (its prefix, no account-wide CreateLogGroup)
+    pack_check.expect(missing=[NO_POLICY], config={
+        "lambda-actions-scoped-to-prefix": {"prefix": "acme-", "allowAccountWideCreateLogGroup": False},
+        "iam-wildcard-resource-only-listfunctions": {"allowAccountWideCreateLogGroup": False},
+        "foundation-complete": {"prefix": "acme-"}})
+
     def program():
         CustomMetricsExecutionRole("x", CustomMetricsExecutionRoleArgs(
             partition="aws-us-gov", account_id="123456789012", function_prefix="acme-",
@@ -128,7 +146,9 @@ def test_foundation_asks_the_provider_for_what_it_is_not_given():
                    "LS_LAMBDA_ROLE_CUSTOM_METRICS": "arn:aws:iam::123456789012:role/LSE_CustomMetricsExecuteRole"}
 
 
-def test_inputs_known_only_later_are_parsed_in_apply():
+def test_inputs_known_only_later_are_parsed_in_apply(pack_check):
+    pack_check.expect(missing=[NO_ROLE, NO_POLICY])
+
     def program():
         later = pulumi.Output.from_input("arn:aws:iam::123456789012:role/eks/nodes/NodeRole")
         EksNodeRoleIdentity("x", EksNodeRoleIdentityArgs(policy_arn=POLICY_ARN, node_role=later))
@@ -177,3 +197,15 @@ def test_a_plain_bad_oidc_issuer_fails_at_construction():
 
     with pytest.raises(ValueError, match="must use https://"):
         run_pulumi(program)
+
+
+def test_every_run_here_goes_through_the_whole_pack(pack_check):
+    # the fixture is not a formality: a run the pack rejects fails the test that made it
+    pack_check.expect(missing=[NO_POLICY])
+    with pytest.raises(AssertionError, match=r"\[mandatory\] lambda-actions-scoped-to-prefix on .*x-logs"):
+        run_pulumi(lambda: CustomMetricsExecutionRole("x", CustomMetricsExecutionRoleArgs(
+            partition="aws", account_id="123456789012", function_prefix="acme-")))  # the pack expects custom-metric-
+    assert pack_check.checked == 0
+    run_pulumi(lambda: CustomMetricsExecutionRole("y", CustomMetricsExecutionRoleArgs(
+        partition="aws", account_id="123456789012")))
+    assert pack_check.checked == 1

@@ -21,6 +21,7 @@ from lse_custom_metrics.components.gcp import (
     GkeWorkloadIdentity,
     GkeWorkloadIdentityArgs,
 )
+from pack_check import pack_check  # noqa: F401  (the whole pack on every run)
 from pulumi_harness import run_pulumi
 
 PROJECT = "other-team-proj"
@@ -33,8 +34,17 @@ def test_public_names_resolve_from_the_components_package():
         assert getattr(components, name) is getattr(gcp_components, name)
 
 
-def test_node_identity_with_its_own_role_and_runtime_account():
+NO_APIS, NO_RUNTIME_SA = "APIs not enabled by this stack", "no runtime service account"
+NO_DEPLOYER = "LSE's identity gets no deployer permissions"
+ACT_AS = {"actas-scoped"}  # the docs' custom role grants actAs project-wide: advisory
+
+
+def test_node_identity_with_its_own_role_and_runtime_account(pack_check):
     """A stack that enables APIs elsewhere: no services component, components wired by hand."""
+    # only iam.googleapis.com is enabled here; the pack is configured with this stack's own names
+    pack_check.expect(missing=[NO_APIS], config={
+        "foundation-complete": {"runtimeServiceAccountId": "metrics-fn", "deployerRoleId": "teamMetricsDeployer"},
+        "gcp-deployer-role-allowlist": {"deployerRoleId": "teamMetricsDeployer"}})
     built = {}
 
     def program():
@@ -82,7 +92,9 @@ def test_workload_identity_release_derives_both_ksa_names_and_a_list_overrides_t
                 ).resolved_service_accounts() == ["ls", "ls-workers", "ls-cron"]
 
 
-def test_workload_identity_grants_one_member_per_listed_kubernetes_account():
+def test_workload_identity_grants_one_member_per_listed_kubernetes_account(pack_check):
+    pack_check.expect(advisory=ACT_AS, missing=[NO_APIS, NO_RUNTIME_SA])
+
     def program():
         role = CustomMetricsDeployerRole("role", CustomMetricsDeployerRoleArgs(project=PROJECT))
         GkeWorkloadIdentity("wi", GkeWorkloadIdentityArgs(
@@ -96,7 +108,8 @@ def test_workload_identity_grants_one_member_per_listed_kubernetes_account():
                       for ksa in ("ls", "ls-workers", "ls-cron")}
 
 
-def test_component_input_errors_name_the_args_field():
+def test_component_input_errors_name_the_args_field(pack_check):
+    pack_check.expect(advisory=ACT_AS, missing=[NO_APIS, NO_RUNTIME_SA, NO_DEPLOYER])  # the role alone
     errors = []
 
     def program():
@@ -147,7 +160,9 @@ def test_foundation_args_errors(kwargs, field, fragment):
     assert fragment in str(info.value)
 
 
-def test_foundation_accepts_outputs_and_registers_nothing_on_bad_args():
+def test_foundation_accepts_outputs_and_registers_nothing_on_bad_args(pack_check):
+    pack_check.expect(advisory=ACT_AS)
+
     def good():
         foundation = GcpCustomMetricsFoundation("f", GcpCustomMetricsFoundationArgs(
             project=pulumi.Output.from_input("acme-labeling"), deployment="gce-vm",
@@ -160,6 +175,7 @@ def test_foundation_accepts_outputs_and_registers_nothing_on_bad_args():
         "lse-custom-metrics-runtime@acme-labeling.iam.gserviceaccount.com")
 
     raised = []
+    pack_check.expect()  # registers nothing: nothing for the pack to report
 
     def bad():
         try:
@@ -177,9 +193,10 @@ PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
 
 
 @pytest.mark.parametrize("project", ["example.com:acme-labeling", "output"])
-def test_grants_fall_back_to_the_accounts_outputs_when_their_names_are_not_certain(project):
+def test_grants_fall_back_to_the_accounts_outputs_when_their_names_are_not_certain(project, pack_check):
     """A domain-scoped project, or a project that is an Output: grants take the account's and role's own
     outputs (unknown in a first preview, but never a guessed name)."""
+    pack_check.expect(advisory=ACT_AS)
     def program():
         given = pulumi.Output.from_input("acme-labeling") if project == "output" else project
         GcpCustomMetricsFoundation("f", GcpCustomMetricsFoundationArgs(

@@ -115,10 +115,26 @@ def test_a_1gb_300s_gen2_function_is_caught():
     outcome = validate(POLICY, GCF, gcf_function(availableMemory="1Gi", timeoutSeconds=300))
     assert outcome.violations == [
         "Cloud Function `custom-metric-42-1700000000` has serviceConfig.availableMemory='1Gi'; LSE runs metric "
-        "functions with availableMemory='256M'.",
+        "functions with availableMemory='256M' (256 MB: '256M' or '256Mi', in any unit).",
         "Cloud Function `custom-metric-42-1700000000` has serviceConfig.timeoutSeconds=300.0; LSE runs metric "
         "functions with timeoutSeconds=60.",
     ]
+
+
+@pytest.mark.parametrize("memory", [
+    "256M", "256Mi", "268435456", "256000000", "262144Ki", "256000k", "0.25Gi", "2.56e8", ".25Gi", "256.0Mi"])
+def test_every_spelling_of_256_mb_passes(memory):
+    # availableMemory is a Kubernetes quantity: units k, M, G, Mi, Gi, or plain bytes (the provider's docs)
+    assert validate(POLICY, GCF, gcf_function(availableMemory=memory)).passed, memory
+
+
+@pytest.mark.parametrize("memory", [
+    "512Mi", "128M", "1G", "268435457", "256m", "256 Mi", "256MB", "256mi", "-256Mi", "Mi", "", "2.56e8Mi"])
+def test_other_sizes_and_non_quantities_are_caught(memory):
+    # another size, milli-units, a unit the API refuses, or no number at all
+    outcome = validate(POLICY, GCF, gcf_function(availableMemory=memory))
+    assert len(outcome.violations) == 1, memory
+    assert f"has serviceConfig.availableMemory={memory!r}; LSE runs" in outcome.violations[0]
 
 
 @pytest.mark.parametrize("overrides,key", [
@@ -164,3 +180,25 @@ def test_private_invokers_and_other_services_pass():
         "member": "serviceAccount:lse-app@acme-labeling.iam.gserviceaccount.com"}).passed
     assert validate(POLICY, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", {
         "name": "public-website", "role": "roles/run.invoker", "member": "allUsers"}).passed
+
+
+# --- the gen2 function's name given as its full resource path ------------------------------------------
+
+FULL_NAME = "projects/acme/locations/us-central1/functions/custom-metric-7"
+
+
+def test_a_gen2_function_named_by_its_full_path_is_a_metric_function():
+    # pulumi-gcp accepts `name` as `projects/*/locations/*/functions/*`: the last segment is the name
+    props = {**gcf_function(), "name": FULL_NAME}
+    assert validate(POLICY, GCF, props).passed
+    big = {**gcf_function(availableMemory="1Gi", timeoutSeconds=300), "name": FULL_NAME}
+    outcome = validate(POLICY, GCF, big)
+    assert [v.split(" has ")[0] for v in outcome.violations] == ["Cloud Function `custom-metric-7`"] * 2
+    assert "availableMemory='1Gi'" in outcome.violations[0] and "timeoutSeconds=300.0" in outcome.violations[1]
+
+
+def test_a_full_path_outside_the_prefix_is_not_a_metric_function():
+    other = {**gcf_function(availableMemory="1Gi"), "name": "projects/acme/locations/us-central1/functions/etl"}
+    assert validate(POLICY, GCF, other).passed
+    # the prefix must start the function's own name, not the path
+    assert validate(POLICY, GCF, other, config={"prefix": "projects"}).passed

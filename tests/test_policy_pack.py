@@ -35,7 +35,7 @@ SITE_PACKAGES = sysconfig.get_paths()["purelib"]
 EXPECTED_POLICIES = [
     "iam-no-wildcard-actions", "iam-wildcard-resource-only-listfunctions", "lambda-actions-scoped-to-prefix",
     "passrole-only-execution-role", "execution-role-trusts-lambda-only", "irsa-trust-pinned",
-    "no-static-access-keys", "gcp-deployer-role-allowlist", "gcp-no-primitive-roles", "gcp-no-public-members",
+    "iam-trust-no-wildcard-principal", "no-static-access-keys", "gcp-deployer-role-allowlist", "gcp-no-primitive-roles", "gcp-no-public-members",
     "gcp-iam-non-authoritative", "gcp-services-kept-on-destroy", "gcp-workload-identity-member-format",
     "metric-function-runtime-limits", "actas-scoped", "foundation-complete"]
 ADVISORY = {"no-static-access-keys", "actas-scoped"}
@@ -95,7 +95,7 @@ def test_main_builds_exactly_one_pack_from_the_rules():
     assert call["policies"] == EXPECTED_POLICIES
     assert call["enforcement_level"] == "mandatory"
     assert call["initial_config"]["lambda-actions-scoped-to-prefix"] == {
-        "prefix": "custom-metric-", "allowAccountWideCreateLogGroup": True}
+        "prefix": "custom-metric-", "allowAccountWideCreateLogGroup": True, "allowedActions": ["lambda:ListFunctions"]}
     assert call["initial_config"]["metric-function-runtime-limits"] == {"prefix": "custom-metric-"}
     assert call["initial_config"]["passrole-only-execution-role"] == {
         "executionRoleName": "LSE_CustomMetricsExecuteRole"}
@@ -255,3 +255,36 @@ def test_the_readme_policy_config_does_what_the_readme_says():
         "Effect": "Allow", "Action": "lambda:InvokeFunction",
         "Resource": "arn:aws:lambda:*:123456789012:function:acme-metric-*"}]})
     assert levels(servicer, "aws:iam/policy:Policy", {"policy": scoped}) == []
+
+
+# --- the README's policy table is the pack's, and names tests that exist ----------------------------------
+
+def test_the_policy_table_names_every_policy_and_real_tests():
+    import fnmatch
+    import re
+
+    import test_policy_broken_stacks as broken
+    import test_policy_foundations as foundations
+
+    section = (REPO / "README.md").read_text().split("<!-- section:policies -->", 1)[1]
+    table = section.split("### What each policy catches", 1)[1].split("\n### ", 1)[0]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| `")]
+    names = [re.match(r"\| `([a-z0-9-]+)`", row[0]).group(1) for row in rows]
+    assert names == EXPECTED_POLICIES
+    tests = {name: path.name for path in (REPO / "tests").glob("test_*.py")
+             for name in re.findall(r"^def (test_\w+)", path.read_text(), re.MULTILINE)}
+    files = {path.name for path in (REPO / "tests").glob("test_*.py")}
+    stacks = {"broken": set(broken.BROKEN), "legit": set(broken.LEGITIMATE), "foundations": set(foundations.RUNS)}
+    for name, row in zip(names, rows):
+        cell = row[-1]
+        for part in cell.split(";"):
+            kind = part.strip().split(":", 1)[0]
+            for token in re.findall(r"`([^`]+)`", part):
+                if kind in stacks and part.strip().startswith(f"{kind}:"):
+                    assert token in stacks[kind], (name, kind, token)
+                elif token.endswith(".py"):
+                    assert token in files, (name, token)
+                else:
+                    file, _, pattern = token.rpartition("::")
+                    matched = [t for t, f in tests.items() if fnmatch.fnmatchcase(t, pattern) and (not file or f == file)]
+                    assert matched, (name, token)

@@ -53,6 +53,33 @@ def test_attachment_recognised_through_its_dependency_while_the_arn_is_unknown()
     assert validate_stack([execution_role(), interact_policy(), attachment(UNKNOWN, ["interact"])]).passed
 
 
+def instance_role(managed_policy_arns, depends_on=()) -> StackItem:
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    return StackItem("aws:iam/role:Role", "lse-ec2", {
+        "name": "lse-ec2", "arn": f"arn:aws:iam::{ACCOUNT}:role/lse-ec2", "assumeRolePolicy": json.dumps(trust),
+        "managedPolicyArns": managed_policy_arns}, {"managedPolicyArns": list(depends_on)})
+
+
+def test_interact_policy_attached_through_a_roles_managed_policy_arns_counts():
+    assert validate_stack([execution_role(), interact_policy(), instance_role([POLICY_ARN])]).passed
+    # while the ARN is unknown (preview), through the dependency the engine recorded
+    assert validate_stack([execution_role(), interact_policy(), instance_role([UNKNOWN], ["interact"])]).passed
+    # ...and undecided when neither tells
+    undecided = validate_stack([execution_role(), interact_policy(), instance_role([UNKNOWN])])
+    assert undecided.violations == [] and undecided.undecided is not None
+    # another policy in the list is not an attachment of the interact policy
+    other = validate_stack([execution_role(), interact_policy(),
+                            instance_role([f"arn:aws:iam::{ACCOUNT}:policy/something-else"])])
+    assert len(other.violations) == 1 and "is not attached to any identity" in other.violations[0]
+
+
+def test_interact_policy_attached_through_an_exclusive_attachment_counts():
+    exclusive = StackItem("aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive", "exclusive",
+                          {"roleName": "lse-node-role", "policyArns": [POLICY_ARN]})
+    assert validate_stack([execution_role(), interact_policy(), exclusive]).passed
+
+
 def test_aws_stack_without_execution_role_is_caught():
     outcome = validate_stack([interact_policy(), attachment()])
     assert outcome.violations == [
@@ -122,6 +149,62 @@ def test_gcp_stack_without_deployer_permissions_is_caught():
     outcome = validate_stack(gcp_stack(custom_role=False, predefined=PREDEFINED[:-1]))
     assert len(outcome.violations) == 1
     assert outcome.violations[0].startswith("LSE's identity gets no deployer permissions")
+
+
+OTHER = f"serviceAccount:lse-worker@{PROJECT}.iam.gserviceaccount.com"
+RUNTIME_SA_ID = f"projects/{PROJECT}/serviceAccounts/{RUNTIME_EMAIL}"
+
+
+def grant(name, role, member=APP, *, on_account=None) -> StackItem:
+    """A project-level IAMMember, or (on_account=<serviceAccountId>) one on a service account."""
+    if on_account is None:
+        return StackItem("gcp:projects/iAMMember:IAMMember", name, {"project": PROJECT, "role": role, "member": member})
+    return StackItem("gcp:serviceaccount/iAMMember:IAMMember", name,
+                     {"serviceAccountId": on_account, "role": role, "member": member})
+
+
+def test_the_custom_role_granted_on_a_service_account_instead_of_the_project_is_caught():
+    stack = [i for i in gcp_stack() if i.name != "deployer-grant"]
+    stack.append(grant("deployer-grant", f"projects/{PROJECT}/roles/LSE_CustomMetricsDeployer",
+                       on_account=f"projects/{PROJECT}/serviceAccounts/lse-app@{PROJECT}.iam.gserviceaccount.com"))
+    outcome = validate_stack(stack)
+    assert len(outcome.violations) == 1
+    assert outcome.violations[0].startswith("LSE's identity gets no deployer permissions on the project")
+    # granted through the role's recorded dependency on the project: passes
+    by_dependency = [i for i in gcp_stack() if i.name != "deployer-grant"]
+    by_dependency.append(StackItem("gcp:projects/iAMMember:IAMMember", "deployer-grant",
+                                   {"project": PROJECT, "role": UNKNOWN, "member": APP}, {"role": ["deployer"]}))
+    assert validate_stack(by_dependency).passed
+
+
+def test_predefined_roles_split_between_members_are_caught():
+    split = gcp_stack(custom_role=False) + [grant(f"g-{r}", r, APP if i % 2 else OTHER)
+                                             for i, r in enumerate(PREDEFINED)]
+    outcome = validate_stack(split)
+    assert len(outcome.violations) == 1 and "roles split between members" in outcome.violations[0]
+
+
+def test_predefined_roles_on_a_service_account_are_caught_but_act_as_on_the_runtime_account_counts():
+    on_account = gcp_stack(custom_role=False) + [grant(f"g-{r}", r, on_account=RUNTIME_SA_ID) for r in PREDEFINED]
+    assert len(validate_stack(on_account).violations) == 1
+    # the scoped option: roles/iam.serviceAccountUser on the runtime account only, the rest on the project
+    scoped = gcp_stack(custom_role=False) + [grant(f"g-{r}", r) for r in PREDEFINED[:-1]] + [
+        grant("act-as", "roles/iam.serviceAccountUser", on_account=RUNTIME_SA_ID)]
+    assert validate_stack(scoped).passed
+    # by email alone, and by a recorded dependency on the runtime account while the id is unknown
+    by_email = gcp_stack(custom_role=False) + [grant(f"g-{r}", r) for r in PREDEFINED[:-1]] + [
+        grant("act-as", "roles/iam.serviceAccountUser", on_account=RUNTIME_EMAIL)]
+    assert validate_stack(by_email).passed
+    by_dependency = gcp_stack(custom_role=False) + [grant(f"g-{r}", r) for r in PREDEFINED[:-1]] + [
+        StackItem("gcp:serviceaccount/iAMMember:IAMMember", "act-as", {
+            "serviceAccountId": UNKNOWN, "role": "roles/iam.serviceAccountUser", "member": APP},
+            {"serviceAccountId": ["runtime"]})]
+    assert validate_stack(by_dependency).passed
+    # actAs on another service account is not the scoped option
+    elsewhere = gcp_stack(custom_role=False) + [grant(f"g-{r}", r) for r in PREDEFINED[:-1]] + [
+        grant("act-as", "roles/iam.serviceAccountUser",
+              on_account=f"projects/{PROJECT}/serviceAccounts/lse-app@{PROJECT}.iam.gserviceaccount.com")]
+    assert len(validate_stack(elsewhere).violations) == 1
 
 
 def test_runtime_account_without_log_writer_is_caught():
