@@ -32,6 +32,7 @@ from lse_custom_metrics.runtime.export import Export, ExportError, iter_export, 
 from lse_custom_metrics.runtime.providers.base import (
     FunctionNotDeployed, InvokeError, MetricLoadError, ProviderError, RuntimeLimits,
 )
+from lse_custom_metrics.runtime.providers.naming import InvalidProjectId, check_project_id
 
 EXIT_BAD_INPUT = 2
 EXIT_PROVIDER = 3
@@ -97,13 +98,41 @@ def _project_of(export, project: str | None) -> str:
     projects = export.projects
     if not projects:
         raise CliError(f"{export.path}: the export has no `project` field; pass --project ID", EXIT_BAD_INPUT)
-    return str(projects[0])
+    return _export_project(projects[0], export.path)
+
+
+def _usable_project(value) -> bool:
+    try:
+        check_project_id(value)
+    except InvalidProjectId:
+        return False
+    return True
+
+
+def _export_project(value, path) -> str:
+    """The export's own `project` field as a project id, or a bad-input error naming the file and the rule."""
+    try:
+        return check_project_id(value)
+    except InvalidProjectId as exc:
+        raise CliError(f"{path}: the export's `project` field {value!r} is not a usable project id: {exc.rule}; "
+                       "pass --project ID", EXIT_BAD_INPUT) from None
+
+
+def _check_project_option(ctx, param, value):
+    """--project must name a function: custom-metric-<project>-<unix ts>, at most 63 characters."""
+    if value is None:
+        return None
+    try:
+        return check_project_id(value)
+    except InvalidProjectId as exc:
+        raise CliError(f"--project {value!r} is not a usable project id: {exc.rule}", EXIT_BAD_INPUT) from None
 
 
 provider_option = click.option(
     "--provider", type=click.Choice(PROVIDERS), default=None,
     help="Where the function runs (default: $CUSTOM_METRIC_PROVIDER, else local).")
-project_option = click.option("--project", "project", required=True, help="Label Studio project id.")
+project_option = click.option("--project", "project", required=True, callback=_check_project_option,
+                              help="Label Studio project id.")
 
 
 def limits_options(command):
@@ -162,7 +191,8 @@ def main() -> None:
 @click.option("--metric", "metric_path", required=True, type=click.Path(dir_okay=False),
               help="Python file defining agreement(annotation_1, annotation_2, per_label=False).")
 @provider_option
-@click.option("--project", default=None, help="Project id (default: the export's `project` field).")
+@click.option("--project", default=None, callback=_check_project_option,
+              help="Project id (default: the export's `project` field).")
 @click.option("--predictions", is_flag=True, help="Also score every annotation against every prediction.")
 @click.option("--per-label", is_flag=True, help="Also ask the metric for per-label scores.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -201,7 +231,7 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
             first = next(tasks, None)
             project_id = str(project) if project is not None else None
             if project_id is None and first is not None and first.project is not None:
-                project_id = str(first.project)
+                project_id = _export_project(first.project, export_path)
             if project_id is None:  # no project on the first task: the whole export decides (or fails)
                 export.tasks = ([first] if first else []) + list(tasks)
                 project_id = _project_of(export, None)
@@ -449,6 +479,8 @@ class _EarlyStart:
     def __call__(self, project) -> None:
         if self.backend.name != "local" or self.project is not None or project is None:
             return
+        if not _usable_project(project):
+            return  # the export's project field is reported once the first task is in
         self.project = str(project)
         try:
             self.result = self.backend.deploy(self.project, self.metric_path, start=False)
@@ -666,6 +698,8 @@ def _call(backend, operation: str, *args):
         raise
     except ProviderError as exc:
         raise CliError(f"{operation} failed on {backend.name}: {exc}", EXIT_PROVIDER) from None
+    except InvalidProjectId as exc:  # the CLI checks --project first; a provider's own check says the same
+        raise CliError(str(exc), EXIT_BAD_INPUT) from None
 
 
 def _no_function(project) -> CliError:

@@ -524,3 +524,48 @@ def test_sigterm_in_a_management_command_runs_its_clean_up_and_exits_143(fake, m
     result = cli("status", "--project", "8")
     assert (result.exit_code, result.output, closed) == (143, "interrupted by SIGTERM\n", [True])
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is removed again
+
+
+# --- project ids that cannot name a function: one line, exit 2, before anything is deployed ------------
+
+CHARACTERS = "use letters, digits, '-' or '_' (starting with a letter or digit)"
+SIXTY_DIGITS = "1" * 60
+TOO_LONG = ("it has 60 characters, at most 38 fit: the function name custom-metric-<project>-<unix ts> would be "
+            "longer than 63 characters (Cloud Functions' limit)")
+BAD_PROJECT_IDS = [("a b", CHARACTERS), ("../x", CHARACTERS), ("", f"it is empty; {CHARACTERS}"),
+                   (SIXTY_DIGITS, TOO_LONG)]
+
+
+@pytest.mark.parametrize("value, rule", BAD_PROJECT_IDS)
+@pytest.mark.parametrize("command", ["score", "deploy", "status", "invoke", "logs", "delete"])
+def test_unusable_project_option_is_one_line_exit_2(home, tmp_path, command, value, rule):
+    annotation = tmp_path / "a.json"
+    annotation.write_text(json.dumps(json.loads(SENTIMENT.read_text())[0]["annotations"][0]))
+    arguments = {
+        "score": [SENTIMENT, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o"],
+        "deploy": ["--metric", METRICS / "choices_weighted.py"],
+        "invoke": [annotation, annotation],
+    }.get(command, [])
+    result = cli(command, *arguments, "--project", value)
+    assert (result.exit_code, result.output) == (
+        2, f"Error: --project {value!r} is not a usable project id: {rule}\n")
+    assert not (home / "functions").exists() or list((home / "functions").iterdir()) == []
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("value, rule", [(json.loads(json.dumps(v)), r) for v, r in BAD_PROJECT_IDS]
+                         + [(int(SIXTY_DIGITS), TOO_LONG)])
+def test_unusable_project_field_of_the_export_is_one_line_exit_2(home, tmp_path, value, rule):
+    tasks = json.loads(SENTIMENT.read_text())
+    for task in tasks:
+        task["project"] = value
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(tasks))
+    result = cli("score", export, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o")
+    assert (result.exit_code, " ".join(result.output.split())) == (
+        2, f"Error: {export}: the export's `project` field {value!r} is not a usable project id: {rule}; "
+           "pass --project ID")
+    assert not (home / "functions").exists() or list((home / "functions").iterdir()) == []
+    # --project overrides the field
+    assert cli("score", export, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o",
+               "--project", "4242").exit_code == 0
