@@ -403,8 +403,8 @@ def _annotator(completed_by: Any, path: str | Path, where: str, label: str) -> t
 def read_annotation_file(path: str | Path) -> dict:
     """One annotation for `lse-metrics invoke`: an annotation object, a task (first annotation), or a bare result list."""
     path = Path(path)
+    text = _read_text(path)  # its ExportError names the file once
     try:
-        text = _read_text(path)
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         if isinstance(exc, json.JSONDecodeError):

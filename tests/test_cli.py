@@ -569,3 +569,10 @@ def test_unusable_project_field_of_the_export_is_one_line_exit_2(home, tmp_path,
     # --project overrides the field
     assert cli("score", export, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o",
                "--project", "4242").exit_code == 0
+
+
+def test_invoke_with_a_missing_annotation_file_names_it_once(fake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.json").write_text('{"result": []}')
+    result = cli("invoke", "--project", "8", "a.json", "x.json")
+    assert (result.exit_code, result.output) == (2, "Error: x.json: file not found\n")

@@ -120,6 +120,9 @@ def test_malformed_exports(data, problem):
 def test_missing_file():
     with pytest.raises(ExportError, match="nope.json: file not found"):
         read_export("nope.json")
+    with pytest.raises(ExportError) as info:
+        read_annotation_file("nope.json")
+    assert str(info.value) == "nope.json: file not found"  # the path once, no "cannot read the JSON"
 
 
 def test_annotation_file_forms(tmp_path):
