@@ -60,8 +60,17 @@ def _open_provider(name: str | None, **options):
     try:
         return get_provider(name, **options)
     except (ProviderError, ValueError, NotImplementedError, ImportError, KeyError) as exc:
-        shown = name or "the default provider"
-        raise CliError(f"provider {shown!s} is not available: {exc}", EXIT_PROVIDER) from None
+        raise CliError(f"{_provider_source(name)} is not available: {exc}", EXIT_PROVIDER) from None
+
+
+def _provider_source(name: str | None) -> str:
+    """The provider chosen and where the choice came from, as the messages name it."""
+    if name:
+        return f"provider {name!r} (--provider)"
+    value = os.environ.get("CUSTOM_METRIC_PROVIDER", "").strip()
+    if value:
+        return f"provider {value.lower()!r} (from the CUSTOM_METRIC_PROVIDER environment variable)"
+    return "provider 'local' (the default: no --provider, CUSTOM_METRIC_PROVIDER unset)"
 
 
 def _check_provider_variable() -> None:

@@ -97,17 +97,34 @@ def test_bad_metric_exits_2(fake, tmp_path, source, message):
     assert fake.functions == {}
 
 
-@pytest.mark.parametrize("args, env", [
-    (["--provider", "aws"], {}),
-    ([], {"CUSTOM_METRIC_PROVIDER": "gcp"}),
+NOT_YET = ("the {0!r} provider ({1}) is not implemented in this version of lse-custom-metrics yet; use --provider "
+           "local (or CUSTOM_METRIC_PROVIDER=local) to run the same function on this machine")
+
+
+@pytest.mark.parametrize("args, env, source", [
+    (["--provider", "aws"], {}, "provider 'aws' (--provider)"),
+    ([], {"CUSTOM_METRIC_PROVIDER": "gcp"}, "provider 'gcp' (from the CUSTOM_METRIC_PROVIDER environment variable)"),
+    ([], {"CUSTOM_METRIC_PROVIDER": "aws"}, "provider 'aws' (from the CUSTOM_METRIC_PROVIDER environment variable)"),
+    # an explicit --provider wins over the variable, and is named as the source
+    (["--provider", "gcp"], {"CUSTOM_METRIC_PROVIDER": "aws"}, "provider 'gcp' (--provider)"),
 ])
-def test_unavailable_provider_exits_3_with_a_clear_message(tmp_path, args, env):
+def test_unavailable_provider_exits_3_with_a_clear_message(tmp_path, args, env, source):
     result = cli("score", SENTIMENT, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path, *args, env=env)
-    assert result.exit_code == 3
-    text = " ".join(result.output.split())
-    assert "is not available" in text
-    assert "not implemented in this version" in text and "--provider local" in text
+    chosen = "aws" if "'aws'" in source else "gcp"
+    cloud = {"aws": "AWS Lambda", "gcp": "Google Cloud Functions"}[chosen]
+    assert (result.exit_code, result.output) == (
+        3, f"Error: {source} is not available: {NOT_YET.format(chosen, cloud)}\n")
     assert not (tmp_path / "agreement.json").exists()
+
+
+def test_unusable_state_folder_is_a_provider_error_naming_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUSTOM_METRIC_PROVIDER", raising=False)
+    monkeypatch.setenv("LSE_METRICS_HOME", "/proc/lse-metrics-state")
+    result = cli("status", "--project", "3")
+    assert (result.exit_code, result.output) == (
+        3, "Error: provider 'local' (the default: no --provider, CUSTOM_METRIC_PROVIDER unset) is not available: "
+           "cannot use the state folder /proc/lse-metrics-state: cannot create /proc/lse-metrics-state/functions: "
+           "No such file or directory (set LSE_METRICS_HOME to a folder you can write)\n")
 
 
 @pytest.mark.parametrize("command", [

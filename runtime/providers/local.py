@@ -142,7 +142,11 @@ class LocalProvider(MetricProvider):
         self.startup_timeout_s = startup_timeout_s
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.RLock()
-        self.functions_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.functions_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProviderError(f"cannot use the state folder {self.home}: cannot create {self.functions_dir}: "
+                                f"{exc.strerror or exc} (set {HOME_ENV} to a folder you can write)") from None
         for directory in self._function_dirs():  # servers whose owner was killed without cleanup
             reap_orphans(directory / "run")
 
