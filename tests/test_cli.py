@@ -593,3 +593,23 @@ def test_invoke_with_a_missing_annotation_file_names_it_once(fake, tmp_path, mon
     (tmp_path / "a.json").write_text('{"result": []}')
     result = cli("invoke", "--project", "8", "a.json", "x.json")
     assert (result.exit_code, result.output) == (2, "Error: x.json: file not found\n")
+
+
+def test_status_and_list_agree_on_a_broken_function(home):
+    deployed = cli("deploy", "--project", "7", "--metric", METRICS / "choices_weighted.py")
+    name = deployed.output.split()[1]
+    folder = home / "functions" / name
+    (folder / "bundle" / "main.py").unlink()
+    (folder / "function.json").write_text("garbage{")
+    assert cli("status", "--project", "7").stdout == "Error\n"
+    rows = [line.split("│")[1:-1] for line in cli("list").stdout.splitlines() if name[:12] in line]
+    assert [[cell.strip() for cell in row] for row in rows] == [["7", name, "Error", "", ""]]
+    from lse_custom_metrics.runtime.providers.local import LocalProvider
+
+    [info] = LocalProvider().list()
+    assert (info.project_id, info.status.value, info.extra["project_from"]) == ("7", "Error", "name")
+    assert info.extra["error"] == f"{folder / 'function.json'} is unreadable"
+    # the bundle alone missing (record readable): NotFound in both
+    (folder / "function.json").write_text(json.dumps({"project_id": "7", "code_sha256": "ab" * 32}))
+    assert cli("status", "--project", "7").stdout == "NotFound\n"
+    assert [(i.project_id, i.status.value) for i in LocalProvider().list()] == [("7", "NotFound")]

@@ -67,7 +67,9 @@ from .base import (
     ProviderError,
     RuntimeLimits,
 )
-from .naming import function_name, is_project_function, name_matches_project, name_timestamp, project_key
+from .naming import (
+    function_name, is_project_function, name_matches_project, name_timestamp, project_from_name, project_key,
+)
 
 HOME_ENV = "LSE_METRICS_HOME"
 DEFAULT_HOME = "~/.lse-custom-metrics"
@@ -212,13 +214,17 @@ class LocalProvider(MetricProvider):
             return record
 
     def _info(self, directory: Path, record: dict | None, status: FunctionStatus | None = None) -> FunctionInfo:
+        status = status or self._status_of(directory, record)  # an unreadable record (None) is Error
+        unreadable = record is None
         record = record or {}
         live = self._live_servers(directory)
+        project = record.get("project_id")
         return FunctionInfo(
             name=directory.name,
-            project_id=str(record.get("project_id", "")),
+            # without a readable record, the folder's name still says whose function it is
+            project_id=str(project) if project is not None else project_from_name(directory.name),
             code_sha256=record.get("code_sha256", ""),
-            status=status or self._status_of(directory, record),
+            status=status,
             provider=self.name,
             created=record.get("created"),
             updated=record.get("updated"),
@@ -226,7 +232,8 @@ class LocalProvider(MetricProvider):
                 "path": str(directory),
                 "log": str(directory / LOG_FILE),
                 "files": record.get("files", []),
-                "error": record.get("error"),
+                "error": f"{directory / RECORD_FILE} is unreadable" if unreadable else record.get("error"),
+                "project_from": "name" if project is None else "record",
                 "instances": len([r for r in live if r["state"] in ("ready", "failed")]),
                 "endpoints": [f"http://127.0.0.1:{r['port']}/" for r in live],
             },

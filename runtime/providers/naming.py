@@ -82,6 +82,14 @@ def is_project_function(name: str, recorded_project, project_id) -> bool:
     return name_matches_project(name, project_id) and str(recorded_project) == project_key(project_id)
 
 
+def project_from_name(name: str) -> str:
+    """The project id a function name ``custom-metric-<project_id>-<digits>`` carries ('' if none)."""
+    if not name.startswith(FUNCTION_PREFIX):
+        return ""
+    key, _, tail = name[len(FUNCTION_PREFIX):].rpartition("-")
+    return key if key and tail.isdigit() and _PROJECT_ID.match(key) else ""
+
+
 def name_timestamp(name: str) -> int:
     """The unix timestamp at the end of a function name (0 if there is none)."""
     tail = name.rsplit("-", 1)[-1]
