@@ -382,6 +382,57 @@ def test_crash_is_reported_and_next_invoke_works(providers, tmp_path):
     assert provider.invoke(10, {"annotation_1": PLAIN, "annotation_2": PLAIN}) == {"score": 1.0}
 
 
+CRASHING = """
+import os, signal, sys
+
+
+def agreement(annotation_1, annotation_2, per_label=False):
+    how = annotation_1.get("crash")
+    if how == "warn":
+        print('{"severity": "WARNING", "message": "weights table is stale"}', flush=True)
+        print("about to give up", file=sys.stderr, flush=True)
+        os._exit(7)
+    if how == "exit":
+        os._exit(1)
+    if how == "segv":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return 1.0
+"""
+
+
+def test_crash_message_gives_the_exit_code_or_signal_and_only_noteworthy_output(providers, tmp_path):
+    metric = tmp_path / "crashing.py"
+    metric.write_text(CRASHING)
+    provider = providers()
+    name = provider.deploy(10, metric).function.name
+    label = f"function {name} (project 10)"
+    for _ in range(5):  # routine INFO lines in the log before the crash: none of them is quoted
+        assert provider.invoke(10, {"annotation_1": PLAIN, "annotation_2": PLAIN}) == {"score": 1.0}
+
+    def crash(how):
+        provider.start(10)  # the last crash stopped the server: the next request would start it
+        pid = provider._pools[name].servers[0].tree()[1].pid  # the gunicorn worker that runs the metric
+        with pytest.raises(InvokeError) as caught:
+            provider.invoke(10, {"annotation_1": {"crash": how, "result": []}, "annotation_2": PLAIN})
+        assert caught.value.kind == "FunctionCrashed"
+        return str(caught.value), pid
+
+    message, pid = crash("exit")
+    assert message == (f"{label}: the function process crashed while handling the request: its worker process "
+                       f"(pid {pid}) exited with code 1; the function was restarted")
+    message, pid = crash("warn")
+    assert message == (f"{label}: the function process crashed while handling the request: its worker process "
+                       f"(pid {pid}) exited with code 7; the function was restarted; its output: weights table "
+                       "is stale | about to give up")
+    message, pid = crash("segv")
+    assert message == (f"{label}: the function process crashed while handling the request: its worker process "
+                       f"(pid {pid}) was killed by SIGSEGV; the function was restarted")
+    assert provider.invoke(10, {"annotation_1": PLAIN, "annotation_2": PLAIN}) == {"score": 1.0}
+    log = provider.logs(10, limit=0)
+    assert any(e.message.endswith(f"crashed while handling a request: its worker process (pid {pid}) was killed "
+                                  "by SIGSEGV") for e in log)
+
+
 def test_dead_server_is_restarted_and_broken_bundle_fails(providers, home, tmp_path):
     provider = providers()
     info = provider.deploy(16, metric_copy(tmp_path, "choices")).function
