@@ -91,9 +91,9 @@ def _check_metric(path: str) -> str:
     return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
-def _deploy(provider, project: str, metric: str):
+def _deploy(provider, project: str, metric: str, **options):
     try:
-        return provider.deploy(project, metric)
+        return provider.deploy(project, metric, **options)
     except MetricLoadError as exc:  # a bad metric file; the deployed function (if any) is unchanged
         raise CliError(f"bad metric file: the function cannot load it: {exc}", EXIT_BAD_INPUT) from None
     except ProviderError as exc:
@@ -565,7 +565,9 @@ def deploy(project, metric_path, provider, timeout_s, memory_mb):
     _check_metric(metric_path)
     backend = _open_provider(provider, limits=_limits(timeout_s, memory_mb))
     try:
-        result = _deploy(backend, project, metric_path)
+        # No server is started: a new or changed metric was already loaded by the deploy's own probe, and
+        # unchanged code is left alone entirely (no probe, no server, no log line).
+        result = _deploy(backend, project, metric_path, start=False)
     finally:
         backend.close()
     out.print(_deployed_line(backend, project, result), highlight=False, soft_wrap=True)

@@ -41,7 +41,7 @@ class FakeProvider(MetricProvider):
         self.functions = {}
         self.requests = []  # (payload, encoded size)
 
-    def deploy(self, project_id, metric_path):
+    def deploy(self, project_id, metric_path, *, start=True):
         project_id = str(project_id)
         code = Path(metric_path).read_bytes()
         import hashlib

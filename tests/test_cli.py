@@ -613,3 +613,26 @@ def test_status_and_list_agree_on_a_broken_function(home):
     (folder / "function.json").write_text(json.dumps({"project_id": "7", "code_sha256": "ab" * 32}))
     assert cli("status", "--project", "7").stdout == "NotFound\n"
     assert [(i.project_id, i.status.value) for i in LocalProvider().list()] == [("7", "NotFound")]
+
+
+def test_deploy_of_unchanged_code_is_a_true_no_op(home, monkeypatch):
+    import lse_custom_metrics.runtime.supervisor as supervisor
+
+    metric = METRICS / "choices_weighted.py"
+    first = cli("deploy", "--project", "7", "--metric", metric)
+    name = first.output.split()[1]
+    folder = home / "functions" / name
+    before = {path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    assert (folder / "function.log").read_text() == ""  # the probe loaded it; no server was started
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("an unchanged deploy started a process")
+
+    monkeypatch.setattr(supervisor.FunctionServer, "start", forbidden)
+    monkeypatch.setattr(supervisor, "probe_metric_load", forbidden)
+    monkeypatch.setattr("lse_custom_metrics.runtime.providers.local.probe_metric_load", forbidden)
+    again = cli("deploy", "--project", "7", "--metric", metric)
+    record = json.loads((folder / "function.json").read_text())
+    assert again.output == (f"unchanged {name} on local (Inactive: starts on the next request), "
+                            f"code sha256 {record['code_sha256']}\n")
+    assert {path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()} == before

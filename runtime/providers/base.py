@@ -105,8 +105,12 @@ class MetricProvider(abc.ABC):
         self.limits = limits or RuntimeLimits()
 
     @abc.abstractmethod
-    def deploy(self, project_id: str, metric_path: str) -> DeployResult:
-        """Create the project's function, update it if the code changed, or do nothing if identical."""
+    def deploy(self, project_id: str, metric_path: str, *, start: bool = True) -> DeployResult:
+        """Create the project's function, update it if the code changed, or do nothing if identical.
+
+        ``start``: where the provider runs the function's servers itself (local), also start them; with
+        ``start=False`` an identical redeploy is a true no-op (nothing started, probed or logged).
+        """
 
     @abc.abstractmethod
     def status(self, project_id: str) -> FunctionStatus: ...
