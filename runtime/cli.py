@@ -232,11 +232,14 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
     # A scoring run builds one large acyclic tree (the export) and then only short-lived objects: the
     # cyclic garbage collector would re-scan that tree again and again for nothing.
     gc.disable()
+    stager = _EarlyStage(backend, metric_path)
     try:
-        early = _EarlyStart(backend, metric_path)
+        # The project's function is staged as soon as the first task is read (locally its server boots
+        # while the rest is parsed, and answers requests meanwhile), but swapped in only once the whole
+        # export has been read: a refused export deploys and changes nothing.
         export = Export(path=str(export_path), tasks=[])
         try:
-            tasks = iter_export(export_path, on_first_task=lambda task: early(project or task.project))
+            tasks = iter_export(export_path, on_first_task=lambda task: stager(project or task.project))
             first = next(tasks, None)
             project_id = str(project) if project is not None else None
             if project_id is None and first is not None and first.project is not None:
@@ -250,19 +253,32 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
         except ExportError as exc:
             raise CliError(str(exc), EXIT_BAD_INPUT) from None
         out_path = Path(out_dir) if out_dir else _check_out(f"agreement-{project_id}")
-        deployed = early.result_for(project_id) or _deploy(backend, project_id, metric_path)
-        err.print(f"{deployed.action} {deployed.function.name} on {backend.name}", highlight=False)
-        metric = {"path": str(metric_path), "sha256": sha256, "function": deployed.function.name,
+        staged = stager.for_project(project_id) or stager.stage(project_id)
+        if staged is None:  # the provider cannot run code it has not deployed: read everything first
+            if incoming is not None:
+                try:
+                    export.tasks = list(incoming)
+                except ExportError as exc:
+                    raise CliError(str(exc), EXIT_BAD_INPUT) from None
+                incoming = None
+            stager.deployed = _deploy(backend, project_id, metric_path)
+        function = staged.function if staged is not None else stager.deployed.function
+        metric = {"path": str(metric_path), "sha256": sha256, "function": function.name,
                   "provider": backend.name}
         workers = concurrency or _default_concurrency(backend)
         encoded = backend.name == "local"  # the local provider forwards ready JSON bytes as they are
         # matplotlib's import is slow: do it once the export is read, while this process mostly waits
         # for the function's last answers (earlier, it would slow down reading the export).
         plotting = threading.Thread(target=preload_plotting, name="lse-preload-plotting", daemon=True)
-        if incoming is None:
+
+        def export_read() -> None:  # the whole export is in: the staged function can be swapped in
+            stager.commit()
             plotting.start()
+
+        if incoming is None:
+            export_read()
         else:
-            incoming = _then(incoming, plotting.start)
+            incoming = _then(incoming, export_read)
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("pairs"),
                       TimeElapsedColumn(), console=err, transient=False) as progress:
             bar = progress.add_task("pairs", total=None)
@@ -280,6 +296,8 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
                 raise CliError(f"scoring stopped, the provider failed: {exc}", EXIT_PROVIDER) from None
             progress.update(bar, total=len(document["tasks"]) and sum(
                 len(t["pairs"]) + len(t["predictions"]) for t in document["tasks"]))
+        deployed = stager.deployed
+        err.print(f"{deployed.action} {deployed.function.name} on {backend.name}", highlight=False)
         _refuse_unloadable_metric(document, metric_path)
         if len(export.projects) > 1 and project is None:
             err.print(f"note: the export mixes projects {', '.join(map(str, export.projects))}; scored as "
@@ -307,8 +325,11 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
         raise click.exceptions.Exit(128 + shutdown.signum) from None
     finally:
         shutdown.uninstall()
-        backend.close()
-        gc.enable()
+        try:
+            stager.discard()  # not committed (the export or the run failed): nothing is deployed or changed
+        finally:
+            backend.close()
+            gc.enable()
 
 
 class _Refusing:
@@ -473,32 +494,55 @@ def _then(items, callback):
     callback()
 
 
-class _EarlyStart:
-    """Starts the local function's server as soon as the first task is read, while the rest is parsed.
+class _EarlyStage:
+    """Stages the project's function as soon as the first task is read, and swaps it in at the end.
 
-    The server boots in its own process, so its start-up overlaps reading and sending; requests wait for
-    it to be ready. Other providers deploy at the usual point, before scoring starts.
+    Locally the staged server boots in its own process while the rest of the export is parsed, and
+    answers the requests sent meanwhile; ``commit`` (once the export has been read entirely) makes it
+    the project's function, ``discard`` (any failure before) leaves the function - or its absence - as it
+    was. Providers that cannot run staged code return None from ``stage``: the caller then reads the
+    whole export before it deploys.
     """
 
     def __init__(self, backend, metric_path: str):
         self.backend, self.metric_path = backend, metric_path
         self.project: str | None = None
-        self.result = None
+        self.staged = None
+        self.deployed = None  # the DeployResult, once committed (or deployed directly)
 
     def __call__(self, project) -> None:
-        if self.backend.name != "local" or self.project is not None or project is None:
-            return
-        if not _usable_project(project):
-            return  # the export's project field is reported once the first task is in
+        if self.project is not None or project is None or not _usable_project(project):
+            return  # an unusable project field is reported once the first task is in
         self.project = str(project)
         try:
-            self.result = self.backend.deploy(self.project, self.metric_path, start=False)
-            self.backend.start(self.project, wait=False)
+            self.staged = self.backend.stage(self.project, self.metric_path, start=True)
         except ProviderError:
-            self.result = None  # the regular deploy reports the problem
+            self.staged = None  # stage() at the usual point reports the problem
 
-    def result_for(self, project_id: str):
-        return self.result if self.project == project_id else None
+    def for_project(self, project_id: str):
+        return self.staged if self.project == project_id else None
+
+    def stage(self, project_id: str):
+        """Stage at the usual point (the first task's project was not the one scored, or staging failed)."""
+        self.discard()
+        self.project = project_id
+        try:
+            self.staged = self.backend.stage(project_id, self.metric_path, start=True)
+        except MetricLoadError as exc:  # a bad metric file; the deployed function (if any) is unchanged
+            raise CliError(f"bad metric file: the function cannot load it: {exc}", EXIT_BAD_INPUT) from None
+        except ProviderError as exc:
+            raise CliError(f"could not deploy {self.metric_path} for project {project_id} on {self.backend.name}: "
+                           f"{exc}", EXIT_PROVIDER) from None
+        return self.staged
+
+    def commit(self) -> None:
+        if self.staged is not None and self.deployed is None:
+            self.deployed = self.staged.commit()
+
+    def discard(self) -> None:
+        staged, self.staged = self.staged, None
+        if staged is not None and self.deployed is None:
+            staged.discard()
 
 
 def _default_concurrency(provider) -> int:

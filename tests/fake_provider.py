@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lse_custom_metrics.runtime.providers.base import (
     DeployResult, FunctionInfo, FunctionNotDeployed, FunctionStatus, InvokeError, LogEntry, MetricProvider,
+    StagedDeploy,
 )
 
 
@@ -30,6 +31,24 @@ def _unit(value):
             and math.isfinite(value) and 0 <= value <= 1)
 
 
+class _FakeStaged(StagedDeploy):
+    def __init__(self, provider, project_id, function, action):
+        self.provider, self.project_id, self._function, self.action = provider, project_id, function, action
+        self.function = FunctionInfo(function["name"], project_id, function["sha"], FunctionStatus.PENDING,
+                                     provider.name)
+
+    def commit(self):
+        if self.provider.staged.get(self.project_id) is self._function:
+            del self.provider.staged[self.project_id]
+        self.provider.functions[self.project_id] = self._function
+        return DeployResult(FunctionInfo(self._function["name"], self.project_id, self._function["sha"],
+                                         FunctionStatus.ACTIVE, self.provider.name), self.action)
+
+    def discard(self):
+        if self.provider.staged.get(self.project_id) is self._function:
+            del self.provider.staged[self.project_id]
+
+
 class FakeProvider(MetricProvider):
     name = "fake"
 
@@ -39,9 +58,14 @@ class FakeProvider(MetricProvider):
             self.max_request_bytes = max_request_bytes
         self.fail_when = dict(fail_when or {})
         self.functions = {}
+        self.staged = {}  # project -> staged function, not committed yet
         self.requests = []  # (payload, encoded size)
 
     def deploy(self, project_id, metric_path, *, start=True):
+        return self.stage(project_id, metric_path).commit()
+
+    def stage(self, project_id, metric_path, *, start=True):
+        """Staged code answers invoke at once; `functions` changes only on commit (like the local provider)."""
         project_id = str(project_id)
         code = Path(metric_path).read_bytes()
         import hashlib
@@ -49,8 +73,9 @@ class FakeProvider(MetricProvider):
         old = self.functions.get(project_id)
         action = "created" if old is None else ("unchanged" if old["sha"] == sha else "updated")
         name = old["name"] if old else f"custom-metric-{project_id}-{int(time.time())}"
-        self.functions[project_id] = {"name": name, "sha": sha, "agreement": load_agreement(metric_path)}
-        return DeployResult(FunctionInfo(name, project_id, sha, FunctionStatus.ACTIVE, self.name), action)
+        function = {"name": name, "sha": sha, "agreement": load_agreement(metric_path)}
+        self.staged[project_id] = function
+        return _FakeStaged(self, project_id, function, action)
 
     def status(self, project_id):
         return FunctionStatus.ACTIVE if str(project_id) in self.functions else FunctionStatus.NOT_DEPLOYED
@@ -76,7 +101,7 @@ class FakeProvider(MetricProvider):
         return result
 
     def invoke(self, project_id, payload):
-        function = self.functions.get(str(project_id))
+        function = self.staged.get(str(project_id)) or self.functions.get(str(project_id))
         if function is None:
             raise FunctionNotDeployed(f"project {project_id} has no function")
         if isinstance(payload, (bytes, str)):  # already-encoded JSON, as the local provider accepts

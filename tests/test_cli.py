@@ -14,6 +14,7 @@ from click.testing import CliRunner
 import lse_custom_metrics.runtime.providers as providers
 from fake_provider import FakeProvider
 from lse_custom_metrics.runtime.cli import main
+from lse_custom_metrics.runtime.export import EXPORT_HINT
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTS = ROOT / "examples" / "exports"
@@ -636,3 +637,74 @@ def test_deploy_of_unchanged_code_is_a_true_no_op(home, monkeypatch):
     assert again.output == (f"unchanged {name} on local (Inactive: starts on the next request), "
                             f"code sha256 {record['code_sha256']}\n")
     assert {path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()} == before
+
+
+# --- a refused export deploys nothing, although scoring had started while it was read -----------------
+
+MARKING_METRIC = """
+def agreement(annotation_1, annotation_2, per_label=False):
+    with open({marker!r}, "a") as marker:
+        marker.write("{version}\\n")
+    return {score}
+"""
+
+
+def _late_error_export(tmp_path) -> Path:
+    tasks = json.loads(SENTIMENT.read_text())
+    del tasks[5]["annotations"][0]["result"]
+    export = tmp_path / "late_error.json"
+    export.write_text(json.dumps(tasks))
+    return export
+
+
+def _marking_metric(tmp_path, version: str, score: float) -> tuple[Path, Path]:
+    marker = tmp_path / f"called-{version}.txt"
+    metric = tmp_path / f"metric_{version}.py"
+    metric.write_text(MARKING_METRIC.format(marker=str(marker), version=version, score=score))
+    return metric, marker
+
+
+LATE_ERROR = "task #5 (id 506): annotation #0 (id 91016) has no `result`"
+
+
+def test_refused_export_creates_no_function_although_the_staged_one_answered(home, tmp_path):
+    export = _late_error_export(tmp_path)
+    metric, marker = _marking_metric(tmp_path, "v1", 0.5)
+    result = cli("score", export, "--metric", metric, "--out", tmp_path / "o", "--batch-pairs", "1")
+    assert result.exit_code == 2
+    assert " ".join(result.output.split()).endswith(f"Error: {export}: {LATE_ERROR} ({EXPORT_HINT})")
+    assert marker.read_text().count("v1") >= 1  # requests reached the staged function while it read
+    assert cli("status", "--project", "4242").stdout == "NotDeployed\n"
+    assert list((home / "functions").iterdir()) == []  # no function, no staging folder
+    assert not (tmp_path / "o").exists()
+
+
+def test_refused_export_leaves_the_deployed_function_as_it_was(home, tmp_path):
+    v1, _ = _marking_metric(tmp_path, "v1", 0.5)
+    deployed = cli("deploy", "--project", "4242", "--metric", v1)
+    name = deployed.output.split()[1]
+    folder = home / "functions" / name
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*")
+              if p.is_file() and p.parts[len(folder.parts)] not in ("run", "function.log")}
+    v2, marker = _marking_metric(tmp_path, "v2", 0.25)
+    result = cli("score", _late_error_export(tmp_path), "--metric", v2, "--out", tmp_path / "o",
+                 "--batch-pairs", "1")
+    assert result.exit_code == 2 and LATE_ERROR in " ".join(result.output.split())
+    assert marker.read_text().count("v2") >= 1  # the staged v2 answered meanwhile ...
+    after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*")
+             if p.is_file() and p.parts[len(folder.parts)] not in ("run", "function.log")}
+    assert after == before  # ... but the function still has v1: same bundle, same record
+    assert sorted(p.name for p in folder.iterdir()) == ["bundle", "function.json", "function.log", "home", "run"]
+    # the same run with a good export swaps v2 in
+    good = cli("score", SENTIMENT, "--metric", v2, "--out", tmp_path / "o")
+    assert good.exit_code == 0 and f"updated {name} on local" in good.output
+    assert (folder / "bundle" / "metric.py").read_bytes() == v2.read_bytes()
+    assert json.loads((tmp_path / "o" / "agreement.json").read_text())["summary"]["agreement"] == pytest.approx(
+        (7 * 0.25 + 1.0) / 8)  # 7 tasks with pairs at 0.25, the single-annotation task 1.0
+
+
+def test_refused_export_with_a_fake_provider_commits_nothing(fake, tmp_path):
+    result = cli("score", _late_error_export(tmp_path), "--metric", METRICS / "choices_weighted.py",
+                 "--out", tmp_path / "o", "--batch-pairs", "2")
+    assert result.exit_code == 2 and LATE_ERROR in " ".join(result.output.split())
+    assert fake.requests and fake.functions == {} and fake.staged == {}

@@ -19,6 +19,7 @@ from .base import (
     MetricProvider,
     ProviderError,
     RuntimeLimits,
+    StagedDeploy,
 )
 from .naming import (
     InvalidProjectId, check_project_id, function_name, is_project_function, name_matches_project, project_key,
@@ -32,7 +33,7 @@ _NOT_YET = {"aws": "AWS Lambda", "gcp": "Google Cloud Functions"}
 
 __all__ = [
     "MAX_REQUEST_BYTES", "DeployResult", "FunctionInfo", "FunctionNotDeployed", "FunctionStatus",
-    "InvokeError", "LogEntry", "MetricLoadError", "MetricProvider", "ProviderError", "RuntimeLimits",
+    "InvokeError", "LogEntry", "MetricLoadError", "MetricProvider", "ProviderError", "RuntimeLimits", "StagedDeploy",
     "InvalidProjectId", "check_project_id", "function_name", "is_project_function", "name_matches_project",
     "project_key",
     "get_provider", "provider_name", "PROVIDER_ENV", "PROVIDER_NAMES", "DEFAULT_PROVIDER",
