@@ -82,12 +82,15 @@ def _check_provider_variable() -> None:
 
 
 def _check_metric(path: str) -> str:
-    from lse_custom_metrics.runtime.bundle import MetricValidationError, validate_metric
+    """Validate the metric file (exit 2 if it cannot be deployed), warn about imports LSE will lack."""
+    from lse_custom_metrics.runtime.bundle import MetricValidationError, import_warnings, validate_metric
 
     try:
         source = validate_metric(path)
     except MetricValidationError as exc:
         raise CliError(f"bad metric file: {exc}", EXIT_BAD_INPUT) from None
+    for warning in import_warnings(path):
+        err.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
@@ -642,6 +645,13 @@ def _deployed_line(backend, project: str, result) -> str:
             f"code sha256 {result.function.code_sha256}")
 
 
+def _local_python() -> str:
+    """What the local provider runs functions on, next to what LSE runs them on."""
+    version = ".".join(map(str, sys.version_info[:3]))
+    return (f"local functions run on this machine's Python {version} ({sys.executable}) with every package "
+            f"installed there; LSE runs them on Python {RuntimeLimits().python} (its docs offer no way to add packages)")
+
+
 # States in which a deployed function cannot answer (`status --strict` exits 1 on them).
 _BROKEN_STATES = {"Failed", "NotFound", "Error"}
 
@@ -662,6 +672,8 @@ def status(project, provider, strict):
     if strict and shown == "NotDeployed":
         raise _no_function(project)
     out.print(shown, highlight=False)
+    if backend.name == "local":  # on stderr: stdout stays the state alone, for scripts
+        err.print(f"runtime: {_local_python()}", highlight=False, soft_wrap=True)
     if strict and shown in _BROKEN_STATES:
         sys.exit(1)
 

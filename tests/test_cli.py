@@ -241,7 +241,7 @@ def test_every_shipped_export_scores_through_the_local_provider(home, tmp_path, 
 
 def test_function_lifecycle_through_the_cli(home, tmp_path):
     metric = METRICS / "choices_weighted.py"
-    assert cli("status", "--project", "31").output.strip() == "NotDeployed"
+    assert cli("status", "--project", "31").stdout.strip() == "NotDeployed"
     deployed = cli("deploy", "--project", "31", "--metric", metric)
     assert deployed.exit_code == 0 and deployed.output.startswith("created custom-metric-31-")
     assert cli("deploy", "--project", "31", "--metric", metric).output.startswith("unchanged custom-metric-31-")
@@ -261,7 +261,7 @@ def test_function_lifecycle_through_the_cli(home, tmp_path):
     assert "custom-metric-31-" in listed
     assert cli("logs", "--project", "31").exit_code == 0
     assert "deleted the function of project 31" in cli("delete", "--project", "31").output
-    assert cli("status", "--project", "31").output.strip() == "NotDeployed"
+    assert cli("status", "--project", "31").stdout.strip() == "NotDeployed"
 
 
 SLOW_METRIC = """
@@ -426,7 +426,7 @@ def test_local_deploy_reports_the_state_it_leaves_and_status_agrees(home):
     assert deployed.output == (f"created {name} on local (Inactive: starts on the next request), "
                                f"code sha256 {record['code_sha256']}\n")
     assert name.startswith("custom-metric-7-")
-    assert cli("status", "--project", "7").output == "Inactive\n"
+    assert cli("status", "--project", "7").stdout == "Inactive\n"
 
 
 def test_commands_on_a_project_without_function_exit_2_with_how_to_deploy(home, tmp_path):
@@ -440,7 +440,7 @@ def test_commands_on_a_project_without_function_exit_2_with_how_to_deploy(home, 
         assert result.exit_code == 2, (command, result.output)
         assert " ".join(result.output.split()) == expected
     plain = cli("status", "--project", "5")
-    assert plain.exit_code == 0 and plain.output == "NotDeployed\n"
+    assert plain.exit_code == 0 and plain.stdout == "NotDeployed\n"
 
 
 def test_status_strict_exits_1_for_a_function_that_cannot_answer(fake, monkeypatch):
@@ -708,3 +708,65 @@ def test_refused_export_with_a_fake_provider_commits_nothing(fake, tmp_path):
                  "--out", tmp_path / "o", "--batch-pairs", "2")
     assert result.exit_code == 2 and LATE_ERROR in " ".join(result.output.split())
     assert fake.requests and fake.functions == {} and fake.staged == {}
+
+
+# --- the local runtime is the caller's Python: imports LSE's 3.13 function will not have -------------------
+
+THIRD_PARTY_METRIC = """import json
+import numpy
+try:
+    import orjson  # optional: guarded, so never a warning
+except ImportError:
+    orjson = None
+
+
+def agreement(annotation_1, annotation_2, per_label=False):
+    import imghdr  # in 3.11's standard library, gone from 3.13
+    from yaml import safe_load
+    return 1.0
+"""
+
+
+def _python():
+    return f"Python {sys.version.split()[0]}"
+
+
+def test_deploy_and_score_warn_about_imports_lse_will_not_have(home, tmp_path):
+    metric = tmp_path / "metric_np.py"
+    metric.write_text(THIRD_PARTY_METRIC)
+    expected = [
+        f"warning: {metric} imports numpy, which is neither in the standard library nor in a requirements.txt "
+        f"beside the metric: the local function runs on this machine's {_python()} and may find it there, "
+        "LSE's Python 3.13 function will not",
+        f"warning: {metric} imports imghdr, which Python 3.13 (LSE's runtime) no longer has: the local function "
+        f"runs on this machine's {_python()}, where it still exists",
+        f"warning: {metric} imports yaml, which is neither in the standard library nor in a requirements.txt "
+        f"beside the metric: the local function runs on this machine's {_python()} and may find it there, "
+        "LSE's Python 3.13 function will not",
+    ]
+    deployed = cli("deploy", "--project", "7", "--metric", metric)
+    assert deployed.exit_code == 0  # a warning, not an error: numpy is installed here, so it works locally
+    assert deployed.stderr.splitlines() == expected
+    assert deployed.stdout.startswith("created custom-metric-7-")
+    scored = cli("score", SENTIMENT, "--metric", metric, "--project", "7", "--out", tmp_path / "o")
+    assert scored.exit_code == 0 and scored.stderr.splitlines()[:3] == expected
+    # listed in a requirements.txt beside the metric (shipped in the bundle): no warning for those
+    (tmp_path / "requirements.txt").write_text("numpy==2.*  # arrays\n-r other.txt\nPyYAML>=6\n")
+    again = cli("deploy", "--project", "7", "--metric", metric)
+    assert again.stderr.splitlines() == [expected[1]]
+    assert again.stdout.startswith("updated custom-metric-7-")  # the bundle now carries requirements.txt
+
+
+def test_status_names_the_python_local_functions_run_on(home):
+    result = cli("status", "--project", "7")
+    assert (result.exit_code, result.stdout) == (0, "NotDeployed\n")
+    version = ".".join(map(str, sys.version_info[:3]))
+    assert result.stderr == (f"runtime: local functions run on this machine's Python {version} ({sys.executable}) "
+                             "with every package installed there; LSE runs them on Python 3.13 (its docs offer "
+                             "no way to add packages)\n")
+
+
+def test_example_metrics_import_nothing_lse_lacks():
+    from lse_custom_metrics.runtime.bundle import import_warnings
+
+    assert {p.name: import_warnings(p) for p in METRICS.glob("*.py")} == {p.name: [] for p in METRICS.glob("*.py")}
