@@ -19,7 +19,7 @@ With ``"per_label": true`` each result carries ``score`` (metric called with ``p
 ``labels`` (``per_label=True``). If the ``per_label=False`` call fails the pair is an ``error``; if only
 the ``per_label=True`` call fails, the pair keeps its score and says why it has no labels:
 ``{"score": 0.5, "labels_error": {"type": "InvalidResult", "message": ...}}``. Whatever the metric raises,
-``sys.exit()``, ``KeyboardInterrupt`` and other ``BaseException``\ s included, is that pair's error
+``sys.exit()``, ``KeyboardInterrupt`` and any other ``BaseException`` included, is that pair's error
 (``{"type": "SystemExit", "message": "the metric called sys.exit(3)"}``); a number too big for a float
 (``10**400``) is an ``InvalidResult`` like any other out-of-range value. A metric exception's
 error object also says where it happened: ``"where": "metric.py:12 in agreement"`` (the innermost
