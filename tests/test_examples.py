@@ -5,6 +5,7 @@ the metrics: SCALE Negative 0 / Neutral 0.5 / Positive 1 (near miss = 1 - distan
 Positive 1.0, Negative 1.0, Neutral 0.9; an empty answer against a choice scores 0.
 """
 import ast
+import re
 import json
 import subprocess
 from pathlib import Path
@@ -140,3 +141,47 @@ def test_metrics_are_stdlib_only_and_run_on_python_313(metric):
     result = subprocess.run([PYTHON_313, "-I", "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert float(result.stdout) == 1.0  # both annotators chose Positive
+
+
+GROWS_ON_91012 = '''
+
+import time as _time
+
+
+def agreement(annotation_1, annotation_2, per_label=False):
+    if 91012 in (annotation_1["id"], annotation_2["id"]):
+        held = []
+        while True:  # 8 MB every 10 ms, kept: the memory watchdog sees it grow past the limit
+            held.append(b"\\x01" * (8 * 1024 * 1024))
+            _time.sleep(0.01)
+    return _weighted(annotation_1, annotation_2, per_label)
+'''
+
+
+def test_memory_limit_in_a_scoring_run_costs_only_the_allocating_pairs(tmp_path):
+    """choices_weighted.py, except that a pair with annotation 91012 (task 504) allocates without end:
+    through `score` and the local provider, those two pairs get the memory error, every other pair its
+    exact score, and the run finishes."""
+    metric = tmp_path / "grows.py"
+    metric.write_text((METRICS / "choices_weighted.py").read_text().replace("def agreement(", "def _weighted(")
+                      + GROWS_ON_91012)
+    document, output = score(tmp_path, metric, "--memory-mb", "128")
+    name = document["metric"]["function"]
+    log = (tmp_path / "home" / "functions" / name / "function.log").read_text()
+    killed = re.findall(r"killed instance pid \d+: memory limit exceeded: (\d+) MB > 128 MB", log)
+    errors = {(p["a"], p["b"]): p["error"] for t in document["tasks"] for p in t["pairs"] if p["error"]}
+    assert set(errors) == {(91010, 91012), (91011, 91012)}
+    for error in errors.values():
+        used = re.fullmatch(rf"MemoryLimitExceeded: function {name} \(project 4242\): memory limit exceeded: "
+                            r"(\d+) MB > 128 MB; the function was restarted", error).group(1)
+        assert used in killed and int(used) > 128
+    # the whole batch first (killed), then every pair alone: 2 of those 19 killed too
+    assert len(killed) == 3 and document["summary"]["invocations"] == 1 + 19
+    expected = {task: [(a, b, pytest.approx(s), None) for a, b, s in pairs if 91012 not in (a, b)]
+                for task, pairs in WEIGHTED.items()}
+    assert {t: [p for p in pairs if p[3] is None] for t, pairs in pairs_of(document).items()} == expected
+    agreements_expected = {501: 1.0, 502: 2 / 3, 503: 0.9, 504: 0.0, 505: 1.9 / 3, 506: 0.0, 507: 1.0, 508: 1 / 3}
+    assert agreements(document) == pytest.approx(agreements_expected)  # 504: only 91010-91011 (P vs N) scored
+    summary = document["summary"]
+    assert (summary["pairs"], summary["errors"], summary["scored_tasks"]) == (19, 2, 8)
+    assert "Pair errors (2)" in output
