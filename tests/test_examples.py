@@ -105,26 +105,79 @@ def test_keyerror_reports_exactly_the_neutral_near_misses(tmp_path):
     assert "Pair errors (6)" in output and "KeyError: 'Neutral'" in output
 
 
+# task -> [(a, b, score, labels)] for choices_weighted_per_label.py: each choice scored from its own point
+# of view (both picked: its match weight; only one: CREDIT, Positive/Negative <- Neutral 0.25, Neutral <-
+# a polar choice 0.5, opposite polarities 0.0), overall = the mean of the labels' scores
+PER_LABEL = {
+    501: [(91001, 91002, 1.0, {"Positive": 1.0}), (91001, 91003, 1.0, {"Positive": 1.0}),
+          (91002, 91003, 1.0, {"Positive": 1.0})],                                             # P P P
+    502: [(91004, 91005, 1.0, {"Negative": 1.0}), (91004, 91006, 0.375, {"Negative": 0.25, "Neutral": 0.5}),
+          (91005, 91006, 0.375, {"Negative": 0.25, "Neutral": 0.5})],                          # N N Neu
+    503: [(91007, 91008, 0.9, {"Neutral": 0.9}), (91007, 91009, 0.9, {"Neutral": 0.9}),
+          (91008, 91009, 0.9, {"Neutral": 0.9})],                                              # Neu Neu Neu
+    504: [(91010, 91011, 0.0, {"Positive": 0.0, "Negative": 0.0}),
+          (91010, 91012, 0.375, {"Positive": 0.25, "Neutral": 0.5}),
+          (91011, 91012, 0.375, {"Negative": 0.25, "Neutral": 0.5})],                          # P N Neu
+    505: [(91013, 91014, 0.375, {"Neutral": 0.5, "Positive": 0.25}), (91013, 91015, 0.9, {"Neutral": 0.9}),
+          (91014, 91015, 0.375, {"Positive": 0.25, "Neutral": 0.5})],                          # Neu P Neu
+    506: [(91016, 91018, 0.0, {"Positive": 0.0, "Negative": 0.0})],                            # P (cancelled) N
+    507: [],                                                                                   # one annotation
+    508: [(91020, 91021, 0.0, {"Negative": 0.0}), (91020, 91022, 1.0, {"Negative": 1.0}),
+          (91021, 91022, 0.0, {"Negative": 0.0})],                                             # N (empty) N
+}
+
+
 def test_per_label_variant(tmp_path):
     document, _ = score(tmp_path, "choices_weighted_per_label.py", "--per-label")
+    got = {t["id"]: [(p["a"], p["b"], p["score"], p["labels"]) for p in t["pairs"]] for t in document["tasks"]}
+    assert got == {task: [(a, b, pytest.approx(s), pytest.approx(labels)) for a, b, s, labels in pairs]
+                   for task, pairs in PER_LABEL.items()}
+    assert all(p["error"] is None for t in document["tasks"] for p in t["pairs"])
+    expected = {501: 1.0, 502: 1.75 / 3, 503: 0.9, 504: 0.25, 505: 1.65 / 3, 506: 0.0, 507: 1.0, 508: 1 / 3}
+    assert agreements(document) == pytest.approx(expected)
     labels = {t["id"]: t["labels"] for t in document["tasks"]}
     assert labels == {
         501: {"Positive": 1.0},
-        502: {"Negative": pytest.approx((1.0 + 0.5 + 0.5) / 3), "Neutral": 0.5},
+        502: {"Negative": pytest.approx((1.0 + 0.25 + 0.25) / 3), "Neutral": 0.5},
         503: {"Neutral": pytest.approx(0.9)},
-        504: {"Negative": 0.25, "Neutral": 0.5, "Positive": 0.25},
-        505: {"Neutral": pytest.approx((0.5 + 0.9 + 0.5) / 3), "Positive": 0.5},
+        504: {"Negative": 0.125, "Neutral": 0.5, "Positive": 0.125},
+        505: {"Neutral": pytest.approx((0.5 + 0.9 + 0.5) / 3), "Positive": 0.25},
         506: {"Negative": 0.0, "Positive": 0.0},
         507: None,
-        508: {"Negative": pytest.approx(1 / 3)},  # the empty answer leaves Negative unmatched twice
+        508: {"Negative": pytest.approx(1 / 3)},
     }
     assert document["summary"]["labels"] == {
-        "Negative": pytest.approx((2 / 3 + 0.25 + 0.0 + 1 / 3) / 4),
+        "Negative": pytest.approx((0.5 + 0.125 + 0.0 + 1 / 3) / 4),
         "Neutral": pytest.approx((0.5 + 0.9 + 0.5 + 1.9 / 3) / 4),
-        "Positive": pytest.approx((1.0 + 0.25 + 0.5 + 0.0) / 4),
+        "Positive": pytest.approx((1.0 + 0.125 + 0.25 + 0.0) / 4),
     }
-    # overall scores stay those of choices_weighted.py
-    assert agreements(document)[505] == pytest.approx(1.9 / 3)
+    assert document["summary"]["agreement"] == pytest.approx(sum(expected.values()) / 8)
+
+
+def test_per_label_variant_differs_from_crediting_the_pair_score():
+    """choices_weighted.py credits the pair's one score to every label; the per-label variant does not."""
+    import importlib.util
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name, METRICS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.agreement
+
+    weighted, per_label = load("choices_weighted"), load("choices_weighted_per_label")
+
+    def pick(*choices):
+        return {"result": [{"type": "choices", "value": {"choices": list(choices)}}]}
+
+    p, neu = pick("Positive"), pick("Neutral")
+    assert (weighted(p, neu), weighted(p, neu, per_label=True)) == (0.5, {"Positive": 0.5, "Neutral": 0.5})
+    assert (per_label(p, neu), per_label(p, neu, per_label=True)) == (0.375, {"Positive": 0.25, "Neutral": 0.5})
+    # several choices: choices_weighted.py looks at the first only, the per-label variant at each
+    both, one = pick("Positive", "Neutral"), pick("Neutral")
+    assert weighted(both, one, per_label=True) == {"Positive": 0.5, "Neutral": 0.5}
+    assert per_label(both, one, per_label=True) == {"Positive": 0.25, "Neutral": 0.9}
+    assert per_label({"result": []}, {"result": []}, per_label=True) == {}
+    assert per_label({"result": []}, {"result": []}) == 1.0
 
 
 @pytest.mark.parametrize("metric", sorted(p.name for p in METRICS.glob("*.py")))
