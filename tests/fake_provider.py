@@ -13,8 +13,10 @@ import hashlib
 import importlib.util
 import itertools
 import json
+import shutil
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
 from lse_custom_metrics.runtime.bundle import build_bundle
@@ -26,9 +28,13 @@ from lse_custom_metrics.runtime.providers.base import (
 _loaded = itertools.count()
 
 
-def load_handler(metric_path, log: list | None = None):
-    """The real handler module of a bundle built from ``metric_path`` (its metric loads on first use)."""
+def load_handler(metric_path, log: list | None = None, folders: list | None = None):
+    """The real handler module of a bundle built from ``metric_path`` (its metric loads on first use).
+
+    The bundle is written to a temporary folder, appended to ``folders`` for the caller to remove."""
     folder = Path(tempfile.mkdtemp(prefix="lse-fake-function-"))
+    if folders is not None:
+        folders.append(folder)
     build_bundle(metric_path).write_dir(folder)
     spec = importlib.util.spec_from_file_location(f"lse_fake_handler_{next(_loaded)}", folder / "main.py")
     module = importlib.util.module_from_spec(spec)
@@ -36,6 +42,11 @@ def load_handler(metric_path, log: list | None = None):
     if log is not None:  # the handler's JSON log lines, kept instead of printed
         module._log = lambda severity, message, **fields: log.append((severity, message))
     return module
+
+
+def _remove_folders(folders: list) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class _FakeStaged(StagedDeploy):
@@ -68,6 +79,8 @@ class FakeProvider(MetricProvider):
         self.staged = {}  # project -> staged function, not committed yet
         self.requests = []  # (payload, encoded size)
         self.log = []  # (severity, message) lines of the handler
+        self._folders = []  # the bundles' temporary folders, removed with the provider
+        weakref.finalize(self, _remove_folders, self._folders)
 
     def deploy(self, project_id, metric_path, *, start=True):
         return self.stage(project_id, metric_path).commit()
@@ -79,7 +92,7 @@ class FakeProvider(MetricProvider):
         old = self.functions.get(project_id)
         action = "created" if old is None else ("unchanged" if old["sha"] == sha else "updated")
         name = old["name"] if old else f"custom-metric-{project_id}-{int(time.time())}"
-        function = {"name": name, "sha": sha, "handler": load_handler(metric_path, self.log)}
+        function = {"name": name, "sha": sha, "handler": load_handler(metric_path, self.log, self._folders)}
         self.staged[project_id] = function
         return _FakeStaged(self, project_id, function, action)
 
