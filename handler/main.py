@@ -18,7 +18,10 @@ Payloads (DESIGN §3.2):
 With ``"per_label": true`` each result carries ``score`` (metric called with ``per_label=False``) and
 ``labels`` (``per_label=True``). If the ``per_label=False`` call fails the pair is an ``error``; if only
 the ``per_label=True`` call fails, the pair keeps its score and says why it has no labels:
-``{"score": 0.5, "labels_error": {"type": "InvalidResult", "message": ...}}``. A metric exception's
+``{"score": 0.5, "labels_error": {"type": "InvalidResult", "message": ...}}``. Whatever the metric raises,
+``sys.exit()``, ``KeyboardInterrupt`` and any other ``BaseException`` included, is that pair's error
+(``{"type": "SystemExit", "message": "the metric called sys.exit(3)"}``); a number too big for a float
+(``10**400``) is an ``InvalidResult`` like any other out-of-range value. A metric exception's
 error object also says where it happened: ``"where": "metric.py:12 in agreement"`` (the innermost
 frame inside ``metric.py``), and the first ``TRACEBACKS_PER_INVOCATION`` failing pairs of a request
 get a compact traceback in the function log. A metric that cannot be loaded (syntax error, import
@@ -145,7 +148,12 @@ _progress = _open_progress()
 # --- result validation -------------------------------------------------------------------------------
 
 def _describe(value) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - e.g. an int of more than 4300 digits, a __repr__ that raises
+        text = f"<{type(value).__name__} that cannot be shown>"
+        if isinstance(value, int):
+            text = f"<int of {value.bit_length()} bits>"
     if len(text) > 80:
         text = text[:77] + "..."
     return f"{text} ({type(value).__name__})"
@@ -157,7 +165,12 @@ def _as_unit_number(value):
         return value if 0.0 <= value <= 1.0 else None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
-    number = float(value)
+    if isinstance(value, int):  # compared exactly: float() of a huge int raises OverflowError
+        return float(value) if 0 <= value <= 1 else None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError, TypeError, ArithmeticError):  # e.g. Fraction(10**400)
+        return None
     if math.isnan(number) or not 0.0 <= number <= 1.0:
         return None
     return number
@@ -184,7 +197,7 @@ class _Failures:
         self.count = 0
 
     def error(self, exc: BaseException, task, a1, a2, call: str = "") -> dict:
-        error = {"type": type(exc).__name__, "message": str(exc)}
+        error = {"type": type(exc).__name__, "message": _message(exc)}
         frame = _metric_frame(exc)
         if frame is not None:
             error["where"] = f"{os.path.basename(METRIC_FILE)}:{frame.tb_lineno} in {frame.tb_frame.f_code.co_name}"
@@ -200,6 +213,19 @@ class _Failures:
         if rest > 0:
             _log("ERROR", f"metric raised on {rest} more pair(s) of this request (tracebacks not logged)",
                  entry="metric", more=rest)
+
+
+def _message(exc: BaseException) -> str:
+    """The exception's message; for what is not an Exception (sys.exit(), KeyboardInterrupt, ...) what happened."""
+    if isinstance(exc, SystemExit):
+        return f"the metric called sys.exit({'' if exc.code is None else repr(exc.code)})"
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a __str__ that raises
+        text = ""
+    if not text and not isinstance(exc, Exception):
+        text = f"{type(exc).__name__} raised inside the metric"
+    return text
 
 
 def _pair_name(task, a1, a2) -> str:
@@ -226,7 +252,7 @@ def _compact_traceback(exc: BaseException) -> str:
 def _score(agreement, a1, a2, failures: _Failures, task) -> dict:
     try:
         value = agreement(a1, a2, per_label=False)
-    except Exception as exc:  # noqa: BLE001 - the metric's own error is the pair's result
+    except BaseException as exc:  # noqa: BLE001 - the metric's own error (even sys.exit()) is the pair's result
         return {"error": failures.error(exc, task, a1, a2)}
     number = _as_unit_number(value)
     if number is None:
@@ -237,7 +263,7 @@ def _score(agreement, a1, a2, failures: _Failures, task) -> dict:
 def _labels(agreement, a1, a2, failures: _Failures, task) -> dict:
     try:
         value = agreement(a1, a2, per_label=True)
-    except Exception as exc:  # noqa: BLE001
+    except BaseException as exc:  # noqa: BLE001
         return {"error": failures.error(exc, task, a1, a2, " (per_label=True)")}
     if not isinstance(value, dict):
         return _invalid(

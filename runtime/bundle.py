@@ -11,6 +11,8 @@ import ast
 import hashlib
 import io
 import os
+import re
+import sys
 import zipfile
 from dataclasses import dataclass
 from importlib import resources
@@ -176,3 +178,125 @@ def build_bundle(
     elif find_requirements and (metric.parent / REQUIREMENTS_FILE).is_file():
         files.append((REQUIREMENTS_FILE, (metric.parent / REQUIREMENTS_FILE).read_bytes()))
     return Bundle(files=tuple(sorted(files)), metric_path=str(metric.resolve()))
+
+
+# --- imports the cloud runtime may not have -------------------------------------------------------------
+
+# In the standard library of older Pythons, gone from 3.13 (LSE's runtime): PEP 594 and earlier removals.
+REMOVED_BY_PYTHON_313 = frozenset({
+    "_bootsubprocess", "_crypt", "_msi", "_sha256", "_sha512", "aifc", "asynchat", "asyncore", "audioop",
+    "cgi", "cgitb", "chunk", "crypt", "distutils", "imghdr", "imp", "lib2to3", "mailcap", "msilib", "nis",
+    "nntplib", "ossaudiodev", "pipes", "smtpd", "sndhdr", "spwd", "sunau", "telnetlib", "uu", "xdrlib",
+})
+# Import names whose distribution is named otherwise, for when this Python does not have it installed.
+_DISTRIBUTION_ALIASES = {
+    "yaml": "pyyaml", "sklearn": "scikit-learn", "skimage": "scikit-image", "cv2": "opencv-python",
+    "pil": "pillow", "bs4": "beautifulsoup4", "dateutil": "python-dateutil", "levenshtein": "levenshtein",
+    "google": "google-cloud", "attr": "attrs", "jwt": "pyjwt", "dotenv": "python-dotenv",
+}
+_BUNDLE_MODULES = {"main", "metric", "__future__"}
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_names(text: str) -> set[str]:
+    """The distribution names a requirements.txt lists (normalized; options, URLs and comments skipped)."""
+    names = set()
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        match = _REQUIREMENT_NAME.match(line)
+        if match:
+            names.add(_normalized(match.group(1)))
+    return names
+
+
+def _guarded(node: ast.AST, parents: dict) -> bool:
+    """Whether an import sits in a ``try`` whose handlers catch its ImportError (an optional import)."""
+    child, parent = node, parents.get(node)
+    while parent is not None:
+        if isinstance(parent, ast.Try) and child in parent.body:
+            for handler in parent.handlers:
+                caught = handler.type
+                names = [] if caught is None else [caught] if not isinstance(caught, ast.Tuple) else caught.elts
+                if caught is None or any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError",
+                                                                              "Exception", "BaseException")
+                                         for n in names):
+                    return True
+        child, parent = parent, parents.get(parent)
+    return False
+
+
+def imported_modules(source: str) -> list[str]:
+    """The top-level names of the modules a metric's source imports (anywhere, in source order, once
+    each), leaving out relative imports and imports guarded by ``try: ... except ImportError``."""
+    tree = ast.parse(source)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found: list[tuple[int, int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        else:
+            continue
+        if not _guarded(node, parents):
+            found += [(node.lineno, node.col_offset, name.split(".")[0]) for name in names]
+    modules: list[str] = []
+    for _, _, module in sorted(found):
+        if module not in modules:
+            modules.append(module)
+    return modules
+
+
+def _provided_by(module: str) -> set[str]:
+    """Normalized names of the installed distributions that provide ``module`` (empty when none does)."""
+    from importlib import metadata
+
+    try:
+        providers = metadata.packages_distributions().get(module, [])
+    except Exception:  # noqa: BLE001 - broken metadata must not stop a deploy
+        providers = []
+    names = {_normalized(name) for name in providers}
+    alias = _DISTRIBUTION_ALIASES.get(module.lower())
+    if alias:
+        names.add(alias)
+    return names | {_normalized(module)}
+
+
+def import_warnings(metric_path: str | os.PathLike, requirements: str | os.PathLike | None = None) -> list[str]:
+    """One line per module the metric imports that LSE's Python 3.13 function will not have.
+
+    That is every module neither in the standard library (``sys.stdlib_module_names``; minus the modules
+    3.13 removed) nor listed in the bundle's requirements.txt (``requirements``, else the one beside the
+    metric, as ``build_bundle`` picks it). The local function runs on this interpreter and imports
+    anything installed here, so such a metric works locally and fails in LSE.
+    """
+    metric = Path(metric_path)
+    try:
+        source = metric.read_text(encoding="utf-8")
+        modules = imported_modules(source)
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        return []  # validate_metric reports an unreadable metric
+    req_path = Path(requirements) if requirements is not None else metric.parent / REQUIREMENTS_FILE
+    try:
+        listed = requirement_names(req_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        listed = set()
+    here = f"Python {sys.version.split()[0]}"
+    warnings = []
+    for module in modules:
+        if module in _BUNDLE_MODULES or module in sys.builtin_module_names:
+            continue
+        if module in REMOVED_BY_PYTHON_313:
+            warnings.append(f"{metric} imports {module}, which Python 3.13 (LSE's runtime) no longer has: the "
+                            f"local function runs on this machine's {here}, where it still exists")
+        elif module not in sys.stdlib_module_names and not (_provided_by(module) & listed):
+            warnings.append(f"{metric} imports {module}, which is neither in the standard library nor in a "
+                            f"{REQUIREMENTS_FILE} beside the metric: the local function runs on this machine's "
+                            f"{here} and may find it there, LSE's Python 3.13 function will not")
+    return warnings

@@ -32,6 +32,7 @@ from lse_custom_metrics.runtime.export import Export, ExportError, iter_export, 
 from lse_custom_metrics.runtime.providers.base import (
     FunctionNotDeployed, InvokeError, MetricLoadError, ProviderError, RuntimeLimits,
 )
+from lse_custom_metrics.runtime.providers.naming import InvalidProjectId, check_project_id
 
 EXIT_BAD_INPUT = 2
 EXIT_PROVIDER = 3
@@ -59,8 +60,17 @@ def _open_provider(name: str | None, **options):
     try:
         return get_provider(name, **options)
     except (ProviderError, ValueError, NotImplementedError, ImportError, KeyError) as exc:
-        shown = name or "the default provider"
-        raise CliError(f"provider {shown!s} is not available: {exc}", EXIT_PROVIDER) from None
+        raise CliError(f"{_provider_source(name)} is not available: {exc}", EXIT_PROVIDER) from None
+
+
+def _provider_source(name: str | None) -> str:
+    """The provider chosen and where the choice came from, as the messages name it."""
+    if name:
+        return f"provider {name!r} (--provider)"
+    value = os.environ.get("CUSTOM_METRIC_PROVIDER", "").strip()
+    if value:
+        return f"provider {value.lower()!r} (from the CUSTOM_METRIC_PROVIDER environment variable)"
+    return "provider 'local' (the default: no --provider, CUSTOM_METRIC_PROVIDER unset)"
 
 
 def _check_provider_variable() -> None:
@@ -72,18 +82,21 @@ def _check_provider_variable() -> None:
 
 
 def _check_metric(path: str) -> str:
-    from lse_custom_metrics.runtime.bundle import MetricValidationError, validate_metric
+    """Validate the metric file (exit 2 if it cannot be deployed), warn about imports LSE will lack."""
+    from lse_custom_metrics.runtime.bundle import MetricValidationError, import_warnings, validate_metric
 
     try:
         source = validate_metric(path)
     except MetricValidationError as exc:
         raise CliError(f"bad metric file: {exc}", EXIT_BAD_INPUT) from None
+    for warning in import_warnings(path):
+        err.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
-def _deploy(provider, project: str, metric: str):
+def _deploy(provider, project: str, metric: str, **options):
     try:
-        return provider.deploy(project, metric)
+        return provider.deploy(project, metric, **options)
     except MetricLoadError as exc:  # a bad metric file; the deployed function (if any) is unchanged
         raise CliError(f"bad metric file: the function cannot load it: {exc}", EXIT_BAD_INPUT) from None
     except ProviderError as exc:
@@ -97,13 +110,41 @@ def _project_of(export, project: str | None) -> str:
     projects = export.projects
     if not projects:
         raise CliError(f"{export.path}: the export has no `project` field; pass --project ID", EXIT_BAD_INPUT)
-    return str(projects[0])
+    return _export_project(projects[0], export.path)
+
+
+def _usable_project(value) -> bool:
+    try:
+        check_project_id(value)
+    except InvalidProjectId:
+        return False
+    return True
+
+
+def _export_project(value, path) -> str:
+    """The export's own `project` field as a project id, or a bad-input error naming the file and the rule."""
+    try:
+        return check_project_id(value)
+    except InvalidProjectId as exc:
+        raise CliError(f"{path}: the export's `project` field {value!r} is not a usable project id: {exc.rule}; "
+                       "pass --project ID", EXIT_BAD_INPUT) from None
+
+
+def _check_project_option(ctx, param, value):
+    """--project must name a function: custom-metric-<project>-<unix ts>, at most 63 characters."""
+    if value is None:
+        return None
+    try:
+        return check_project_id(value)
+    except InvalidProjectId as exc:
+        raise CliError(f"--project {value!r} is not a usable project id: {exc.rule}", EXIT_BAD_INPUT) from None
 
 
 provider_option = click.option(
     "--provider", type=click.Choice(PROVIDERS), default=None,
     help="Where the function runs (default: $CUSTOM_METRIC_PROVIDER, else local).")
-project_option = click.option("--project", "project", required=True, help="Label Studio project id.")
+project_option = click.option("--project", "project", required=True, callback=_check_project_option,
+                              help="Label Studio project id.")
 
 
 def limits_options(command):
@@ -162,7 +203,8 @@ def main() -> None:
 @click.option("--metric", "metric_path", required=True, type=click.Path(dir_okay=False),
               help="Python file defining agreement(annotation_1, annotation_2, per_label=False).")
 @provider_option
-@click.option("--project", default=None, help="Project id (default: the export's `project` field).")
+@click.option("--project", default=None, callback=_check_project_option,
+              help="Project id (default: the export's `project` field).")
 @click.option("--predictions", is_flag=True, help="Also score every annotation against every prediction.")
 @click.option("--per-label", is_flag=True, help="Also ask the metric for per-label scores.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -193,15 +235,18 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
     # A scoring run builds one large acyclic tree (the export) and then only short-lived objects: the
     # cyclic garbage collector would re-scan that tree again and again for nothing.
     gc.disable()
+    stager = _EarlyStage(backend, metric_path)
     try:
-        early = _EarlyStart(backend, metric_path)
+        # The project's function is staged as soon as the first task is read (locally its server boots
+        # while the rest is parsed, and answers requests meanwhile), but swapped in only once the whole
+        # export has been read: a refused export deploys and changes nothing.
         export = Export(path=str(export_path), tasks=[])
         try:
-            tasks = iter_export(export_path, on_first_task=lambda task: early(project or task.project))
+            tasks = iter_export(export_path, on_first_task=lambda task: stager(project or task.project))
             first = next(tasks, None)
             project_id = str(project) if project is not None else None
             if project_id is None and first is not None and first.project is not None:
-                project_id = str(first.project)
+                project_id = _export_project(first.project, export_path)
             if project_id is None:  # no project on the first task: the whole export decides (or fails)
                 export.tasks = ([first] if first else []) + list(tasks)
                 project_id = _project_of(export, None)
@@ -211,19 +256,32 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
         except ExportError as exc:
             raise CliError(str(exc), EXIT_BAD_INPUT) from None
         out_path = Path(out_dir) if out_dir else _check_out(f"agreement-{project_id}")
-        deployed = early.result_for(project_id) or _deploy(backend, project_id, metric_path)
-        err.print(f"{deployed.action} {deployed.function.name} on {backend.name}", highlight=False)
-        metric = {"path": str(metric_path), "sha256": sha256, "function": deployed.function.name,
+        staged = stager.for_project(project_id) or stager.stage(project_id)
+        if staged is None:  # the provider cannot run code it has not deployed: read everything first
+            if incoming is not None:
+                try:
+                    export.tasks = list(incoming)
+                except ExportError as exc:
+                    raise CliError(str(exc), EXIT_BAD_INPUT) from None
+                incoming = None
+            stager.deployed = _deploy(backend, project_id, metric_path)
+        function = staged.function if staged is not None else stager.deployed.function
+        metric = {"path": str(metric_path), "sha256": sha256, "function": function.name,
                   "provider": backend.name}
         workers = concurrency or _default_concurrency(backend)
         encoded = backend.name == "local"  # the local provider forwards ready JSON bytes as they are
         # matplotlib's import is slow: do it once the export is read, while this process mostly waits
         # for the function's last answers (earlier, it would slow down reading the export).
         plotting = threading.Thread(target=preload_plotting, name="lse-preload-plotting", daemon=True)
-        if incoming is None:
+
+        def export_read() -> None:  # the whole export is in: the staged function can be swapped in
+            stager.commit()
             plotting.start()
+
+        if incoming is None:
+            export_read()
         else:
-            incoming = _then(incoming, plotting.start)
+            incoming = _then(incoming, export_read)
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("pairs"),
                       TimeElapsedColumn(), console=err, transient=False) as progress:
             bar = progress.add_task("pairs", total=None)
@@ -241,6 +299,8 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
                 raise CliError(f"scoring stopped, the provider failed: {exc}", EXIT_PROVIDER) from None
             progress.update(bar, total=len(document["tasks"]) and sum(
                 len(t["pairs"]) + len(t["predictions"]) for t in document["tasks"]))
+        deployed = stager.deployed
+        err.print(f"{deployed.action} {deployed.function.name} on {backend.name}", highlight=False)
         _refuse_unloadable_metric(document, metric_path)
         if len(export.projects) > 1 and project is None:
             err.print(f"note: the export mixes projects {', '.join(map(str, export.projects))}; scored as "
@@ -268,8 +328,11 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
         raise click.exceptions.Exit(128 + shutdown.signum) from None
     finally:
         shutdown.uninstall()
-        backend.close()
-        gc.enable()
+        try:
+            stager.discard()  # not committed (the export or the run failed): nothing is deployed or changed
+        finally:
+            backend.close()
+            gc.enable()
 
 
 class _Refusing:
@@ -434,30 +497,55 @@ def _then(items, callback):
     callback()
 
 
-class _EarlyStart:
-    """Starts the local function's server as soon as the first task is read, while the rest is parsed.
+class _EarlyStage:
+    """Stages the project's function as soon as the first task is read, and swaps it in at the end.
 
-    The server boots in its own process, so its start-up overlaps reading and sending; requests wait for
-    it to be ready. Other providers deploy at the usual point, before scoring starts.
+    Locally the staged server boots in its own process while the rest of the export is parsed, and
+    answers the requests sent meanwhile; ``commit`` (once the export has been read entirely) makes it
+    the project's function, ``discard`` (any failure before) leaves the function - or its absence - as it
+    was. Providers that cannot run staged code return None from ``stage``: the caller then reads the
+    whole export before it deploys.
     """
 
     def __init__(self, backend, metric_path: str):
         self.backend, self.metric_path = backend, metric_path
         self.project: str | None = None
-        self.result = None
+        self.staged = None
+        self.deployed = None  # the DeployResult, once committed (or deployed directly)
 
     def __call__(self, project) -> None:
-        if self.backend.name != "local" or self.project is not None or project is None:
-            return
+        if self.project is not None or project is None or not _usable_project(project):
+            return  # an unusable project field is reported once the first task is in
         self.project = str(project)
         try:
-            self.result = self.backend.deploy(self.project, self.metric_path, start=False)
-            self.backend.start(self.project, wait=False)
+            self.staged = self.backend.stage(self.project, self.metric_path, start=True)
         except ProviderError:
-            self.result = None  # the regular deploy reports the problem
+            self.staged = None  # stage() at the usual point reports the problem
 
-    def result_for(self, project_id: str):
-        return self.result if self.project == project_id else None
+    def for_project(self, project_id: str):
+        return self.staged if self.project == project_id else None
+
+    def stage(self, project_id: str):
+        """Stage at the usual point (the first task's project was not the one scored, or staging failed)."""
+        self.discard()
+        self.project = project_id
+        try:
+            self.staged = self.backend.stage(project_id, self.metric_path, start=True)
+        except MetricLoadError as exc:  # a bad metric file; the deployed function (if any) is unchanged
+            raise CliError(f"bad metric file: the function cannot load it: {exc}", EXIT_BAD_INPUT) from None
+        except ProviderError as exc:
+            raise CliError(f"could not deploy {self.metric_path} for project {project_id} on {self.backend.name}: "
+                           f"{exc}", EXIT_PROVIDER) from None
+        return self.staged
+
+    def commit(self) -> None:
+        if self.staged is not None and self.deployed is None:
+            self.deployed = self.staged.commit()
+
+    def discard(self) -> None:
+        staged, self.staged = self.staged, None
+        if staged is not None and self.deployed is None:
+            staged.discard()
 
 
 def _default_concurrency(provider) -> int:
@@ -524,7 +612,9 @@ def deploy(project, metric_path, provider, timeout_s, memory_mb):
     _check_metric(metric_path)
     backend = _open_provider(provider, limits=_limits(timeout_s, memory_mb))
     try:
-        result = _deploy(backend, project, metric_path)
+        # No server is started: a new or changed metric was already loaded by the deploy's own probe, and
+        # unchanged code is left alone entirely (no probe, no server, no log line).
+        result = _deploy(backend, project, metric_path, start=False)
     finally:
         backend.close()
     out.print(_deployed_line(backend, project, result), highlight=False, soft_wrap=True)
@@ -555,6 +645,13 @@ def _deployed_line(backend, project: str, result) -> str:
             f"code sha256 {result.function.code_sha256}")
 
 
+def _local_python() -> str:
+    """What the local provider runs functions on, next to what LSE runs them on."""
+    version = ".".join(map(str, sys.version_info[:3]))
+    return (f"local functions run on this machine's Python {version} ({sys.executable}) with every package "
+            f"installed there; LSE runs them on Python {RuntimeLimits().python} (its docs offer no way to add packages)")
+
+
 # States in which a deployed function cannot answer (`status --strict` exits 1 on them).
 _BROKEN_STATES = {"Failed", "NotFound", "Error"}
 
@@ -575,6 +672,8 @@ def status(project, provider, strict):
     if strict and shown == "NotDeployed":
         raise _no_function(project)
     out.print(shown, highlight=False)
+    if backend.name == "local":  # on stderr: stdout stays the state alone, for scripts
+        err.print(f"runtime: {_local_python()}", highlight=False, soft_wrap=True)
     if strict and shown in _BROKEN_STATES:
         sys.exit(1)
 
@@ -666,6 +765,8 @@ def _call(backend, operation: str, *args):
         raise
     except ProviderError as exc:
         raise CliError(f"{operation} failed on {backend.name}: {exc}", EXIT_PROVIDER) from None
+    except InvalidProjectId as exc:  # the CLI checks --project first; a provider's own check says the same
+        raise CliError(str(exc), EXIT_BAD_INPUT) from None
 
 
 def _no_function(project) -> CliError:

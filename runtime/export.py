@@ -150,18 +150,50 @@ def _loads(text: str, path: Path, last_read: "Task | None" = None) -> Any:
         if _looks_delimited(text):
             # The parser's complaint about a CSV line is noise: say what the file is instead.
             raise ExportError(path, "this is a CSV/TSV export, not JSON") from None
-        # A cut-off download or copy: the export's closing bracket is missing.
-        stripped = text.strip()
-        ends_early = not stripped.endswith("]" if stripped.startswith("[") else "}")
-        problem = (f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-                   + ("; the file ends early, it looks truncated" if ends_early else "")
-                   + _last_read(last_read))
+        problem = json_problem(text, exc)
+        if text.lstrip().startswith(("[", "{")):
+            problem += _last_read(last_read)
         raise ExportError(path, problem) from None
     except RecursionError:
         raise ExportError(path, "not a Label Studio export: JSON nested too deeply to read"
                           + _last_read(last_read)) from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits: Python refuses to convert it
         raise ExportError(path, f"not a Label Studio export: {exc}" + _last_read(last_read)) from None
+
+
+# What a value cut off at the end of the file can still look like: the start of a literal or a number.
+_LITERALS = ("true", "false", "null")
+_NUMBER_FRAGMENT = set("0123456789+-.eE")
+
+
+def json_problem(text: str, exc: json.JSONDecodeError) -> str:
+    """Why `text` is not a JSON document, in the reader's terms.
+
+    A document that opens a list or an object and fails where the text ends (an unterminated string, a
+    missing value, delimiter or closing bracket at the end, a cut-off literal or number) was cut off:
+    "it looks truncated". Text that opens no list or object is not JSON at all: say what it looks like.
+    Anything else is broken in the middle: the decoder's line, column and complaint.
+    """
+    stripped = text.strip()
+    position = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    if not stripped:
+        return "not JSON: the file is empty"
+    if not stripped.startswith(("[", "{")):
+        if stripped.startswith("<"):
+            return "not JSON: the file looks like HTML or XML"
+        first_line = stripped.splitlines()[0]
+        shown = first_line if len(first_line) <= 40 else first_line[:40] + "..."
+        return f"not JSON: the file starts with {shown!r}"
+    rest = text[exc.pos:].strip()
+    at_end = (exc.msg.startswith("Unterminated string") or not rest
+              or (len(rest) <= 24 and (any(word.startswith(rest) for word in _LITERALS)
+                                       or set(rest) <= _NUMBER_FRAGMENT)))
+    if at_end:
+        return f"not valid JSON ({position}); the file ends early, it looks truncated"
+    if exc.msg == "Extra data" and stripped.startswith("{") and exc.colno == 1:
+        return (f"not valid JSON ({position}); it looks like JSON Lines (one object per line), not one "
+                "JSON document")
+    return f"not valid JSON ({position})"
 
 
 def _last_read(task: "Task | None") -> str:
@@ -371,11 +403,12 @@ def _annotator(completed_by: Any, path: str | Path, where: str, label: str) -> t
 def read_annotation_file(path: str | Path) -> dict:
     """One annotation for `lse-metrics invoke`: an annotation object, a task (first annotation), or a bare result list."""
     path = Path(path)
+    text = _read_text(path)  # its ExportError names the file once
     try:
-        data = json.loads(_read_text(path))
+        data = json.loads(text)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         if isinstance(exc, json.JSONDecodeError):
-            problem = f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            problem = json_problem(text, exc)
         elif isinstance(exc, RecursionError):
             problem = "JSON nested too deeply to read"
         else:

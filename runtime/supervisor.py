@@ -24,6 +24,7 @@ import http.client
 import json
 import mmap
 import os
+import re
 import select
 import signal
 import socket
@@ -71,6 +72,35 @@ def watch_parent():
 
 
 threading.Thread(target=watch_parent, name="lse-parent-watch", daemon=True).start()
+master = os.getpid()
+
+
+def reported_waitpid(pid, options, _waitpid=os.waitpid):
+    # gunicorn's master reaps its worker with os.waitpid and logs only some endings: say how every
+    # worker ended, as one log line (the runtime quotes it when a request was dropped).
+    reaped, status = _waitpid(pid, options)
+    if reaped and os.getpid() == master:
+        import json
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            try:
+                name = signal.Signals(number).name
+            except ValueError:
+                name = f"signal {number}"
+            how, fields = f"was killed by {name}", {"signal": name}
+        else:
+            code = os.waitstatus_to_exitcode(status)
+            how, fields = f"exited with code {code}", {"exit_code": code}
+        now = time.time()
+        entry = {"severity": "INFO" if fields.get("exit_code") == 0 else "ERROR",
+                 "message": f"worker process {reaped} {how}",
+                 "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z",
+                 "logger": "lse-custom-metrics.local", "worker_pid": reaped, **fields}
+        os.write(2, (json.dumps(entry) + "\\n").encode())
+    return reaped, status
+
+
+os.waitpid = reported_waitpid
 import importlib.util, sys, types
 for name in ("google.cloud.functions", "google.cloud.functions_v1"):
     spec = importlib.util.find_spec(name)
@@ -174,6 +204,57 @@ def _tail(path: Path, lines: int = 8) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+# The launcher's line for a worker its master reaped (see _LAUNCHER): how that worker ended.
+_WORKER_END = re.compile(r'^\{.*"worker_pid": \d+')
+_GUNICORN_LINE = re.compile(r"^\[[^\]]+\] \[\d+\] \[(\w+)\] (.*)$")
+_NOTEWORTHY = {"WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"}
+CRASH_LINES = 3  # output lines quoted in a crash message
+CRASH_WAIT_S = 1.0  # how long to wait for the master to report how its worker ended
+
+
+def _read_from(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as log:
+            log.seek(offset)
+            return log.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def noteworthy_output(text: str, limit: int = CRASH_LINES) -> list[str]:
+    """The lines of a function's log worth quoting about a failure: warnings, errors, tracebacks, anything
+    the process printed itself - not the routine INFO lines, the runtime's own events, nor gunicorn's
+    lines about its workers (the message says how the worker ended in its own words). The last
+    ``limit`` lines, each shortened to 200 characters."""
+    kept = []
+    for line in text.splitlines():
+        line = line.rstrip()
+        if not line.strip():
+            continue
+        if line.startswith("{"):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = None
+            if isinstance(entry, dict) and "message" in entry:
+                if (str(entry.get("severity", "")).upper() not in _NOTEWORTHY
+                        or entry.get("logger") == "lse-custom-metrics.local"):
+                    continue
+                line = str(entry["message"]).splitlines()[0] if str(entry["message"]) else ""
+        elif _GUNICORN_LINE.match(line):
+            continue  # the server's own life cycle ("Worker exited", "Shutting down: Master", ...)
+        if line:
+            kept.append(line if len(line) <= 200 else line[:197] + "...")
+    return kept[-limit:] if limit else kept
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _hwm_bytes(pid: int) -> int:
@@ -464,6 +545,42 @@ class FunctionServer:
         finally:
             connection.close()
 
+    def _log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _how_it_ended(self, log_start: int) -> str:
+        """How the process that dropped a request ended: its exit code or signal, when it can be known.
+
+        The worker is gunicorn's child, not ours: the launcher in its master logs how it ended as soon as
+        it is reaped. Wait a moment for that line (or for the whole server to exit) before the group is
+        killed.
+        """
+        master = self.proc
+        workers = [p.pid for p in self._procs if master is None or p.pid != master.pid]
+        deadline = time.monotonic() + CRASH_WAIT_S
+        while True:
+            master_ended = master is not None and master.poll() is not None
+            for line in _read_from(self.log_path, log_start).splitlines():
+                if _WORKER_END.match(line):
+                    with contextlib.suppress(ValueError, KeyError, TypeError):
+                        entry = json.loads(line)
+                        if entry.get("signal"):
+                            return f"its worker process (pid {entry['worker_pid']}) was killed by {entry['signal']}"
+                        return f"its worker process (pid {entry['worker_pid']}) exited with code {entry['exit_code']}"
+            if master_ended:
+                code = master.returncode
+                return (f"the server process was killed by {_signal_name(-code)}" if code < 0
+                        else f"the server process exited with code {code}")
+            if time.monotonic() > deadline:
+                alive = [pid for pid in workers if psutil.pid_exists(pid) and not _exiting(pid)]
+                if alive:
+                    return "it closed the connection without an answer (its worker process was still running)"
+                return "it closed the connection without an answer"
+            time.sleep(0.02)
+
     def _watch_until_answer(self, sock: socket.socket, deadline: float) -> tuple[str, str, int | None] | None:
         """Wait for the answer to start arriving, sampling memory, time and the handler's progress.
 
@@ -500,6 +617,7 @@ class FunctionServer:
             self.ensure_running()
             timeout_s = float(self.limits.timeout_s)
             deadline = time.monotonic() + timeout_s
+            log_start = self._log_size()
             if self._progress is not None:
                 self._progress[0] = 0  # no pair started yet (the handler counts from 1)
             # the socket timeout is only a backstop: the loop below enforces the limit
@@ -520,13 +638,14 @@ class FunctionServer:
                 raise InvokeError(f"{self.label}: {breach[1]}; the function was restarted", kind=breach[0],
                                   pair_index=breach[2])
             if failure is not None:
-                self.kill(f"connection failed: {failure!r}")
+                how = self._how_it_ended(log_start)
+                self.kill(f"the function process crashed while handling a request: {how}")
                 self._forget()
+                output = noteworthy_output(_read_from(self.log_path, log_start))
+                shown = f"; its output: {' | '.join(output)}" if output else ""
                 raise InvokeError(
-                    f"{self.label}: the function process crashed while handling the request "
-                    f"({type(failure).__name__}: {failure}); log tail:\n{_tail(self.log_path, 5)}",
-                    kind="FunctionCrashed",
-                ) from None
+                    f"{self.label}: the function process crashed while handling the request: {how}; the "
+                    f"function was restarted{shown}", kind="FunctionCrashed") from None
             peak = self.peak_since_ready()
             self.note_peak(peak)
             if peak > self.limit_bytes:

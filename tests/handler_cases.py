@@ -85,6 +85,11 @@ SCORE_CODES = [
     ("string", score_invalid("'0.5' (str)")), ("above", score_invalid("1.5 (float)")),
     ("below", score_invalid("-0.25 (float)")), ("decimal", score_invalid("Decimal('0.5') (Decimal)")),
     ("list", score_invalid("[0.5] (list)")), ("dict", score_invalid("{'A': 0.5} (dict)")),
+    # too big for a float: float() would raise OverflowError out of the validation
+    ("huge", score_invalid(f"{str(10**400)[:77]}... (int)")),
+    ("huge_fraction", score_invalid(f"Fraction({str(10**400)[:68]}... (Fraction)")),
+    ("huge_negative", score_invalid("<int of 16610 bits> (int)")),  # repr refuses more than 4300 digits
+    ("tiny_fraction", {"score": 0.0}),
 ]
 LABEL_CODES = [
     ("ok", {"score": 0.5, "labels": {"A": 0.25, "B": 1.0}}), ("empty", {"score": 0.5, "labels": {}}),
@@ -94,6 +99,8 @@ LABEL_CODES = [
     ("none_value", labels_invalid("None (NoneType)", "A")), ("bool_value", labels_invalid("True (bool)", "A")),
     ("nan_value", labels_invalid("nan (float)", "A")),
     ("missing", raised("KeyError", "'missing'", 22)),
+    ("huge_value", labels_invalid(f"{str(10**400)[:77]}... (int)", "A")),
+    ("huge_fraction_value", labels_invalid(f"Fraction({str(10**400)[:68]}... (Fraction)", "B")),
 ]
 # every invalid per-label answer leaves the pair's score (0.5) in place
 LABEL_CODES = [(code, expected if "labels" in expected else scored_without_labels(0.5, expected))
@@ -179,6 +186,23 @@ CASES: dict[str, dict] = {
         ({"annotation_1": returns("fraction", labels="missing"), "annotation_2": X, "per_label": True}, 200,
          {"score": 0.75, "labels_error": {"type": "KeyError", "message": "'missing'",
                                           "where": "metric.py:22 in agreement"}})]},
+    # sys.exit(), KeyboardInterrupt and other BaseExceptions are not Exceptions: still only that pair's error
+    "metric_leaves_with_a_base_exception": {"metric": "escapes", "requests": [
+        ({"annotation_1": {"leave": "exit", "result": []}, "annotation_2": X}, 200,
+         raised("SystemExit", "the metric called sys.exit()", 12)),
+        (_batch({"id": 4, "annotations": [{"leave": leave, "result": []} for leave in
+                                          ("exit", "exit_code", "exit_message", "interrupt", "base")] + [X],
+                 "pairs": [[0, 5], [1, 5], [2, 5], [3, 5], [4, 5], [5, 5]]}), 200,
+         {"tasks": [{"id": 4, "results": [
+             raised("SystemExit", "the metric called sys.exit()", 12),
+             raised("SystemExit", "the metric called sys.exit(3)", 14),
+             raised("SystemExit", "the metric called sys.exit('no weights for this project')", 16),
+             raised("KeyboardInterrupt", "KeyboardInterrupt raised inside the metric", 18),
+             raised("Stop", "stopped early", 20),
+             {"score": 0.5}]}]}),
+        ({"annotation_1": {"labels_leave": "exit", "result": []}, "annotation_2": X, "per_label": True}, 200,
+         scored_without_labels(0.5, raised("SystemExit", "the metric called sys.exit(4)", 23))),
+    ]},
     "helper_frame_is_not_the_metric_frame": {"metric": "choices", "requests": [
         # the KeyError is raised in _choice (line 10), called from agreement (line 14): both in metric.py,
         # the innermost one is named

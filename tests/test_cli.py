@@ -14,6 +14,7 @@ from click.testing import CliRunner
 import lse_custom_metrics.runtime.providers as providers
 from fake_provider import FakeProvider
 from lse_custom_metrics.runtime.cli import main
+from lse_custom_metrics.runtime.export import EXPORT_HINT
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTS = ROOT / "examples" / "exports"
@@ -97,17 +98,34 @@ def test_bad_metric_exits_2(fake, tmp_path, source, message):
     assert fake.functions == {}
 
 
-@pytest.mark.parametrize("args, env", [
-    (["--provider", "aws"], {}),
-    ([], {"CUSTOM_METRIC_PROVIDER": "gcp"}),
+NOT_YET = ("the {0!r} provider ({1}) is not implemented in this version of lse-custom-metrics yet; use --provider "
+           "local (or CUSTOM_METRIC_PROVIDER=local) to run the same function on this machine")
+
+
+@pytest.mark.parametrize("args, env, source", [
+    (["--provider", "aws"], {}, "provider 'aws' (--provider)"),
+    ([], {"CUSTOM_METRIC_PROVIDER": "gcp"}, "provider 'gcp' (from the CUSTOM_METRIC_PROVIDER environment variable)"),
+    ([], {"CUSTOM_METRIC_PROVIDER": "aws"}, "provider 'aws' (from the CUSTOM_METRIC_PROVIDER environment variable)"),
+    # an explicit --provider wins over the variable, and is named as the source
+    (["--provider", "gcp"], {"CUSTOM_METRIC_PROVIDER": "aws"}, "provider 'gcp' (--provider)"),
 ])
-def test_unavailable_provider_exits_3_with_a_clear_message(tmp_path, args, env):
+def test_unavailable_provider_exits_3_with_a_clear_message(tmp_path, args, env, source):
     result = cli("score", SENTIMENT, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path, *args, env=env)
-    assert result.exit_code == 3
-    text = " ".join(result.output.split())
-    assert "is not available" in text
-    assert "not implemented in this version" in text and "--provider local" in text
+    chosen = "aws" if "'aws'" in source else "gcp"
+    cloud = {"aws": "AWS Lambda", "gcp": "Google Cloud Functions"}[chosen]
+    assert (result.exit_code, result.output) == (
+        3, f"Error: {source} is not available: {NOT_YET.format(chosen, cloud)}\n")
     assert not (tmp_path / "agreement.json").exists()
+
+
+def test_unusable_state_folder_is_a_provider_error_naming_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUSTOM_METRIC_PROVIDER", raising=False)
+    monkeypatch.setenv("LSE_METRICS_HOME", "/proc/lse-metrics-state")
+    result = cli("status", "--project", "3")
+    assert (result.exit_code, result.output) == (
+        3, "Error: provider 'local' (the default: no --provider, CUSTOM_METRIC_PROVIDER unset) is not available: "
+           "cannot use the state folder /proc/lse-metrics-state: cannot create /proc/lse-metrics-state/functions: "
+           "No such file or directory (set LSE_METRICS_HOME to a folder you can write)\n")
 
 
 @pytest.mark.parametrize("command", [
@@ -223,7 +241,7 @@ def test_every_shipped_export_scores_through_the_local_provider(home, tmp_path, 
 
 def test_function_lifecycle_through_the_cli(home, tmp_path):
     metric = METRICS / "choices_weighted.py"
-    assert cli("status", "--project", "31").output.strip() == "NotDeployed"
+    assert cli("status", "--project", "31").stdout.strip() == "NotDeployed"
     deployed = cli("deploy", "--project", "31", "--metric", metric)
     assert deployed.exit_code == 0 and deployed.output.startswith("created custom-metric-31-")
     assert cli("deploy", "--project", "31", "--metric", metric).output.startswith("unchanged custom-metric-31-")
@@ -243,7 +261,7 @@ def test_function_lifecycle_through_the_cli(home, tmp_path):
     assert "custom-metric-31-" in listed
     assert cli("logs", "--project", "31").exit_code == 0
     assert "deleted the function of project 31" in cli("delete", "--project", "31").output
-    assert cli("status", "--project", "31").output.strip() == "NotDeployed"
+    assert cli("status", "--project", "31").stdout.strip() == "NotDeployed"
 
 
 SLOW_METRIC = """
@@ -408,7 +426,7 @@ def test_local_deploy_reports_the_state_it_leaves_and_status_agrees(home):
     assert deployed.output == (f"created {name} on local (Inactive: starts on the next request), "
                                f"code sha256 {record['code_sha256']}\n")
     assert name.startswith("custom-metric-7-")
-    assert cli("status", "--project", "7").output == "Inactive\n"
+    assert cli("status", "--project", "7").stdout == "Inactive\n"
 
 
 def test_commands_on_a_project_without_function_exit_2_with_how_to_deploy(home, tmp_path):
@@ -422,7 +440,7 @@ def test_commands_on_a_project_without_function_exit_2_with_how_to_deploy(home, 
         assert result.exit_code == 2, (command, result.output)
         assert " ".join(result.output.split()) == expected
     plain = cli("status", "--project", "5")
-    assert plain.exit_code == 0 and plain.output == "NotDeployed\n"
+    assert plain.exit_code == 0 and plain.stdout == "NotDeployed\n"
 
 
 def test_status_strict_exits_1_for_a_function_that_cannot_answer(fake, monkeypatch):
@@ -524,3 +542,231 @@ def test_sigterm_in_a_management_command_runs_its_clean_up_and_exits_143(fake, m
     result = cli("status", "--project", "8")
     assert (result.exit_code, result.output, closed) == (143, "interrupted by SIGTERM\n", [True])
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is removed again
+
+
+# --- project ids that cannot name a function: one line, exit 2, before anything is deployed ------------
+
+CHARACTERS = "use letters, digits, '-' or '_' (starting with a letter or digit)"
+SIXTY_DIGITS = "1" * 60
+TOO_LONG = ("it has 60 characters, at most 38 fit: the function name custom-metric-<project>-<unix ts> would be "
+            "longer than 63 characters (Cloud Functions' limit)")
+BAD_PROJECT_IDS = [("a b", CHARACTERS), ("../x", CHARACTERS), ("", f"it is empty; {CHARACTERS}"),
+                   (SIXTY_DIGITS, TOO_LONG)]
+
+
+@pytest.mark.parametrize("value, rule", BAD_PROJECT_IDS)
+@pytest.mark.parametrize("command", ["score", "deploy", "status", "invoke", "logs", "delete"])
+def test_unusable_project_option_is_one_line_exit_2(home, tmp_path, command, value, rule):
+    annotation = tmp_path / "a.json"
+    annotation.write_text(json.dumps(json.loads(SENTIMENT.read_text())[0]["annotations"][0]))
+    arguments = {
+        "score": [SENTIMENT, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o"],
+        "deploy": ["--metric", METRICS / "choices_weighted.py"],
+        "invoke": [annotation, annotation],
+    }.get(command, [])
+    result = cli(command, *arguments, "--project", value)
+    assert (result.exit_code, result.output) == (
+        2, f"Error: --project {value!r} is not a usable project id: {rule}\n")
+    assert not (home / "functions").exists() or list((home / "functions").iterdir()) == []
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("value, rule", [(json.loads(json.dumps(v)), r) for v, r in BAD_PROJECT_IDS]
+                         + [(int(SIXTY_DIGITS), TOO_LONG)])
+def test_unusable_project_field_of_the_export_is_one_line_exit_2(home, tmp_path, value, rule):
+    tasks = json.loads(SENTIMENT.read_text())
+    for task in tasks:
+        task["project"] = value
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(tasks))
+    result = cli("score", export, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o")
+    assert (result.exit_code, " ".join(result.output.split())) == (
+        2, f"Error: {export}: the export's `project` field {value!r} is not a usable project id: {rule}; "
+           "pass --project ID")
+    assert not (home / "functions").exists() or list((home / "functions").iterdir()) == []
+    # --project overrides the field
+    assert cli("score", export, "--metric", METRICS / "choices_weighted.py", "--out", tmp_path / "o",
+               "--project", "4242").exit_code == 0
+
+
+def test_invoke_with_a_missing_annotation_file_names_it_once(fake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.json").write_text('{"result": []}')
+    result = cli("invoke", "--project", "8", "a.json", "x.json")
+    assert (result.exit_code, result.output) == (2, "Error: x.json: file not found\n")
+
+
+def test_status_and_list_agree_on_a_broken_function(home):
+    deployed = cli("deploy", "--project", "7", "--metric", METRICS / "choices_weighted.py")
+    name = deployed.output.split()[1]
+    folder = home / "functions" / name
+    (folder / "bundle" / "main.py").unlink()
+    (folder / "function.json").write_text("garbage{")
+    assert cli("status", "--project", "7").stdout == "Error\n"
+    rows = [line.split("│")[1:-1] for line in cli("list").stdout.splitlines() if name[:12] in line]
+    assert [[cell.strip() for cell in row] for row in rows] == [["7", name, "Error", "", ""]]
+    from lse_custom_metrics.runtime.providers.local import LocalProvider
+
+    [info] = LocalProvider().list()
+    assert (info.project_id, info.status.value, info.extra["project_from"]) == ("7", "Error", "name")
+    assert info.extra["error"] == f"{folder / 'function.json'} is unreadable"
+    # the bundle alone missing (record readable): NotFound in both
+    (folder / "function.json").write_text(json.dumps({"project_id": "7", "code_sha256": "ab" * 32}))
+    assert cli("status", "--project", "7").stdout == "NotFound\n"
+    assert [(i.project_id, i.status.value) for i in LocalProvider().list()] == [("7", "NotFound")]
+
+
+def test_deploy_of_unchanged_code_is_a_true_no_op(home, monkeypatch):
+    import lse_custom_metrics.runtime.supervisor as supervisor
+
+    metric = METRICS / "choices_weighted.py"
+    first = cli("deploy", "--project", "7", "--metric", metric)
+    name = first.output.split()[1]
+    folder = home / "functions" / name
+    before = {path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    assert (folder / "function.log").read_text() == ""  # the probe loaded it; no server was started
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("an unchanged deploy started a process")
+
+    monkeypatch.setattr(supervisor.FunctionServer, "start", forbidden)
+    monkeypatch.setattr(supervisor, "probe_metric_load", forbidden)
+    monkeypatch.setattr("lse_custom_metrics.runtime.providers.local.probe_metric_load", forbidden)
+    again = cli("deploy", "--project", "7", "--metric", metric)
+    record = json.loads((folder / "function.json").read_text())
+    assert again.output == (f"unchanged {name} on local (Inactive: starts on the next request), "
+                            f"code sha256 {record['code_sha256']}\n")
+    assert {path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()} == before
+
+
+# --- a refused export deploys nothing, although scoring had started while it was read -----------------
+
+MARKING_METRIC = """
+def agreement(annotation_1, annotation_2, per_label=False):
+    with open({marker!r}, "a") as marker:
+        marker.write("{version}\\n")
+    return {score}
+"""
+
+
+def _late_error_export(tmp_path) -> Path:
+    tasks = json.loads(SENTIMENT.read_text())
+    del tasks[5]["annotations"][0]["result"]
+    export = tmp_path / "late_error.json"
+    export.write_text(json.dumps(tasks))
+    return export
+
+
+def _marking_metric(tmp_path, version: str, score: float) -> tuple[Path, Path]:
+    marker = tmp_path / f"called-{version}.txt"
+    metric = tmp_path / f"metric_{version}.py"
+    metric.write_text(MARKING_METRIC.format(marker=str(marker), version=version, score=score))
+    return metric, marker
+
+
+LATE_ERROR = "task #5 (id 506): annotation #0 (id 91016) has no `result`"
+
+
+def test_refused_export_creates_no_function_although_the_staged_one_answered(home, tmp_path):
+    export = _late_error_export(tmp_path)
+    metric, marker = _marking_metric(tmp_path, "v1", 0.5)
+    result = cli("score", export, "--metric", metric, "--out", tmp_path / "o", "--batch-pairs", "1")
+    assert result.exit_code == 2
+    assert " ".join(result.output.split()).endswith(f"Error: {export}: {LATE_ERROR} ({EXPORT_HINT})")
+    assert marker.read_text().count("v1") >= 1  # requests reached the staged function while it read
+    assert cli("status", "--project", "4242").stdout == "NotDeployed\n"
+    assert list((home / "functions").iterdir()) == []  # no function, no staging folder
+    assert not (tmp_path / "o").exists()
+
+
+def test_refused_export_leaves_the_deployed_function_as_it_was(home, tmp_path):
+    v1, _ = _marking_metric(tmp_path, "v1", 0.5)
+    deployed = cli("deploy", "--project", "4242", "--metric", v1)
+    name = deployed.output.split()[1]
+    folder = home / "functions" / name
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*")
+              if p.is_file() and p.parts[len(folder.parts)] not in ("run", "function.log")}
+    v2, marker = _marking_metric(tmp_path, "v2", 0.25)
+    result = cli("score", _late_error_export(tmp_path), "--metric", v2, "--out", tmp_path / "o",
+                 "--batch-pairs", "1")
+    assert result.exit_code == 2 and LATE_ERROR in " ".join(result.output.split())
+    assert marker.read_text().count("v2") >= 1  # the staged v2 answered meanwhile ...
+    after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*")
+             if p.is_file() and p.parts[len(folder.parts)] not in ("run", "function.log")}
+    assert after == before  # ... but the function still has v1: same bundle, same record
+    assert sorted(p.name for p in folder.iterdir()) == ["bundle", "function.json", "function.log", "home", "run"]
+    # the same run with a good export swaps v2 in
+    good = cli("score", SENTIMENT, "--metric", v2, "--out", tmp_path / "o")
+    assert good.exit_code == 0 and f"updated {name} on local" in good.output
+    assert (folder / "bundle" / "metric.py").read_bytes() == v2.read_bytes()
+    assert json.loads((tmp_path / "o" / "agreement.json").read_text())["summary"]["agreement"] == pytest.approx(
+        (7 * 0.25 + 1.0) / 8)  # 7 tasks with pairs at 0.25, the single-annotation task 1.0
+
+
+def test_refused_export_with_a_fake_provider_commits_nothing(fake, tmp_path):
+    result = cli("score", _late_error_export(tmp_path), "--metric", METRICS / "choices_weighted.py",
+                 "--out", tmp_path / "o", "--batch-pairs", "2")
+    assert result.exit_code == 2 and LATE_ERROR in " ".join(result.output.split())
+    assert fake.requests and fake.functions == {} and fake.staged == {}
+
+
+# --- the local runtime is the caller's Python: imports LSE's 3.13 function will not have -------------------
+
+THIRD_PARTY_METRIC = """import json
+import numpy
+try:
+    import orjson  # optional: guarded, so never a warning
+except ImportError:
+    orjson = None
+
+
+def agreement(annotation_1, annotation_2, per_label=False):
+    import imghdr  # in 3.11's standard library, gone from 3.13
+    from yaml import safe_load
+    return 1.0
+"""
+
+
+def _python():
+    return f"Python {sys.version.split()[0]}"
+
+
+def test_deploy_and_score_warn_about_imports_lse_will_not_have(home, tmp_path):
+    metric = tmp_path / "metric_np.py"
+    metric.write_text(THIRD_PARTY_METRIC)
+    expected = [
+        f"warning: {metric} imports numpy, which is neither in the standard library nor in a requirements.txt "
+        f"beside the metric: the local function runs on this machine's {_python()} and may find it there, "
+        "LSE's Python 3.13 function will not",
+        f"warning: {metric} imports imghdr, which Python 3.13 (LSE's runtime) no longer has: the local function "
+        f"runs on this machine's {_python()}, where it still exists",
+        f"warning: {metric} imports yaml, which is neither in the standard library nor in a requirements.txt "
+        f"beside the metric: the local function runs on this machine's {_python()} and may find it there, "
+        "LSE's Python 3.13 function will not",
+    ]
+    deployed = cli("deploy", "--project", "7", "--metric", metric)
+    assert deployed.exit_code == 0  # a warning, not an error: numpy is installed here, so it works locally
+    assert deployed.stderr.splitlines() == expected
+    assert deployed.stdout.startswith("created custom-metric-7-")
+    scored = cli("score", SENTIMENT, "--metric", metric, "--project", "7", "--out", tmp_path / "o")
+    assert scored.exit_code == 0 and scored.stderr.splitlines()[:3] == expected
+    # listed in a requirements.txt beside the metric (shipped in the bundle): no warning for those
+    (tmp_path / "requirements.txt").write_text("numpy==2.*  # arrays\n-r other.txt\nPyYAML>=6\n")
+    again = cli("deploy", "--project", "7", "--metric", metric)
+    assert again.stderr.splitlines() == [expected[1]]
+    assert again.stdout.startswith("updated custom-metric-7-")  # the bundle now carries requirements.txt
+
+
+def test_status_names_the_python_local_functions_run_on(home):
+    result = cli("status", "--project", "7")
+    assert (result.exit_code, result.stdout) == (0, "NotDeployed\n")
+    version = ".".join(map(str, sys.version_info[:3]))
+    assert result.stderr == (f"runtime: local functions run on this machine's Python {version} ({sys.executable}) "
+                             "with every package installed there; LSE runs them on Python 3.13 (its docs offer "
+                             "no way to add packages)\n")
+
+
+def test_example_metrics_import_nothing_lse_lacks():
+    from lse_custom_metrics.runtime.bundle import import_warnings
+
+    assert {p.name: import_warnings(p) for p in METRICS.glob("*.py")} == {p.name: [] for p in METRICS.glob("*.py")}

@@ -120,6 +120,9 @@ def test_malformed_exports(data, problem):
 def test_missing_file():
     with pytest.raises(ExportError, match="nope.json: file not found"):
         read_export("nope.json")
+    with pytest.raises(ExportError) as info:
+        read_annotation_file("nope.json")
+    assert str(info.value) == "nope.json: file not found"  # the path once, no "cannot read the JSON"
 
 
 def test_annotation_file_forms(tmp_path):
@@ -261,7 +264,9 @@ def test_one_annotation_given_as_the_export(tmp_path, kind):
 
 
 @pytest.mark.parametrize("text, problem", [
-    ('{"result": [', "not valid JSON (line 1, column 13: Expecting value)"),
+    ('{"result": [', "not valid JSON (line 1, column 13: Expecting value); the file ends early, it looks truncated"),
+    ('{"result": [], "id": 2 "x": 1}', "not valid JSON (line 1, column 24: Expecting ',' delimiter)"),
+    ("hello\n", "not JSON: the file starts with 'hello'"),
     ("[" * 200000 + "]" * 200000, "JSON nested too deeply to read"),
     ('{"id": ' + "9" * 5000 + ', "result": []}',
      "cannot read the JSON: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits; "
@@ -272,3 +277,43 @@ def test_annotation_file_decode_failures_are_export_errors(tmp_path, text, probl
     with pytest.raises(ExportError) as info:
         read_annotation_file(path)
     assert str(info.value) == f"{path}: {problem} (give one annotation object with a `result` list)"
+
+
+# --- "it looks truncated" only for a file that opens a list or object and stops at its end ---------------
+
+SENTIMENT_TEXT = Path(EXPORTS, "sentiment_3annotators.json").read_text()
+_INNER_LIST_END = SENTIMENT_TEXT.index("]", SENTIMENT_TEXT.index('"result": [')) + 1
+TRUNCATED = "; the file ends early, it looks truncated"
+
+
+@pytest.mark.parametrize("text, problem", [
+    # not JSON at all: what the file looks like instead
+    ("hello\n", "not JSON: the file starts with 'hello'"),
+    ("", "not JSON: the file is empty"),
+    ("  \n", "not JSON: the file is empty"),
+    ("<!DOCTYPE html><html><body>Sign in</body></html>", "not JSON: the file looks like HTML or XML"),
+    ("x" * 60, f"not JSON: the file starts with '{'x' * 40}...'"),
+    # cut off at the end: truncated, wherever the cut falls
+    (SENTIMENT_TEXT[:_INNER_LIST_END],
+     f"not valid JSON (line 20, column 16: Expecting ',' delimiter){TRUNCATED}; no task could be read"),
+    ('[{"id": 1, "annotations": []}, {"id": 2, "annotations": [], "x": tr',
+     f"not valid JSON (line 1, column 66: Expecting value){TRUNCATED}; last task read successfully: task #0 (id 1)"),
+    ('[{"id": 1, "annotations": [], "n": 12',
+     f"not valid JSON (line 1, column 38: Expecting ',' delimiter){TRUNCATED}; no task could be read"),
+    ('{"id": 1, "annotations": [{"id": 2, "result": [], "lead_time": ',
+     f"not valid JSON (line 1, column 64: Expecting value){TRUNCATED}; no task could be read"),
+    ('[{"id": 1, "annotations": []},\n',
+     f"not valid JSON (line 2, column 1: Expecting value){TRUNCATED}; last task read successfully: task #0 (id 1)"),
+    # broken in the middle: no truncation hint
+    ('[{"id": 1, "annotations": []}, {"id": 2 "annotations": []}, {"id": 3, "annotations": []}]',
+     "not valid JSON (line 1, column 41: Expecting ',' delimiter); last task read successfully: task #0 (id 1)"),
+    ('{"id": 1, "annotations": []}\n{"id": 2, "annotations": []}\n',
+     "not valid JSON (line 2, column 1: Extra data); it looks like JSON Lines (one object per line), not one JSON "
+     "document; no task could be read"),
+])
+def test_truncated_only_when_the_file_stops_inside_an_open_document(tmp_path, text, problem):
+    path = tmp_path / "x.json"
+    path.write_text(text)
+    with pytest.raises(ExportError) as info:
+        read_export(path)
+    assert str(info.value) == f"{path}: {problem} ({EXPORT_HINT})"

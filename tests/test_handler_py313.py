@@ -102,3 +102,11 @@ def test_built_zip_runs_as_lambda_on_313(py313, tmp_path):
         {"score": 0.0, "labels": {"Negative": 0.0, "Neutral": 0.0}}]}]}}
     assert call({"tasks": [{"id": 1, "annotations": [], "pairs": [[0, 1]]}]}) == {
         "raised": "BadRequest", "message": "tasks[0] (id 1).pairs[0] index 0 is out of range for 0 annotation(s)"}
+
+
+def test_handler_compiles_without_warnings_on_313(py313):
+    """A SyntaxWarning (e.g. an invalid escape in a docstring) would be printed by every cold start."""
+    run = subprocess.run([py313, "-I", "-W", "error", "-c",
+                          "import pathlib, sys; compile(pathlib.Path(sys.argv[1]).read_text(), 'main.py', 'exec')", str(DEFAULT_HANDLER)],
+                         capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stderr) == (0, "")

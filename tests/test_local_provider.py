@@ -300,6 +300,99 @@ def test_delete_stops_server_and_removes_folder(providers, home, tmp_path):
         provider.invoke(5, {"annotation_1": P, "annotation_2": P})
 
 
+# --- staged deploys: the new code answers before it is deployed; discard leaves no trace -----------------
+
+def folder_state(folder: Path) -> dict:
+    """Every file of a function folder (runtime records and the log aside) with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.parts[len(folder.parts)] not in ("run", "function.log")}
+
+
+def test_staged_first_deploy_serves_before_it_exists_and_discard_leaves_nothing(providers, home, tmp_path):
+    provider = providers()
+    staged = provider.stage(7, metric_copy(tmp_path, "choices"))
+    assert (staged.action, staged.function.status) == ("created", S.PENDING)
+    assert provider.invoke(7, {"annotation_1": P, "annotation_2": P}) == {"score": 0.99}  # the staged code
+    assert provider.status(7) == S.NOT_DEPLOYED and provider.list() == []  # ... of no function yet
+    assert providers().status(7) == S.NOT_DEPLOYED  # nor for another process
+    (pid,) = [s.proc.pid for s in staged.pool.servers]
+    staged.discard()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert list((home / "functions").iterdir()) == []
+    with pytest.raises(FunctionNotDeployed):
+        provider.invoke(7, {"annotation_1": P, "annotation_2": P})
+    staged.discard()  # twice: nothing more to do
+
+
+def test_staged_first_deploy_commit_keeps_its_warm_server(providers, home, tmp_path):
+    provider = providers()
+    staged = provider.stage(7, metric_copy(tmp_path, "choices"))
+    assert provider.invoke(7, {"annotation_1": N, "annotation_2": N}) == {"score": 0.7}
+    (pid,) = [s.proc.pid for s in staged.pool.servers]
+    result = staged.commit()
+    assert (result.action, result.function.name, result.function.status) == ("created", staged.function.name,
+                                                                              S.ACTIVE)
+    folder = home / "functions" / result.function.name
+    record = json.loads((folder / "function.json").read_text())
+    assert (record["project_id"], record["code_sha256"], record["state"]) == ("7", staged.function.code_sha256,
+                                                                              "Deployed")
+    assert server_pids(provider) == [pid]  # the staged server is now the function's: no restart
+    assert provider.invoke(7, {"annotation_1": P, "annotation_2": P}) == {"score": 0.99}
+    # the server was started in the staging folder: that path now leads to the function's folder
+    staging = home / "functions" / f".staging-{os.getpid()}-{result.function.name}"
+    assert staging.is_symlink() and staging.resolve() == folder.resolve()
+    assert "agreement: 0 task(s), 1 pair(s)" in (folder / "function.log").read_text()
+    provider.close()
+    assert sorted(p.name for p in (home / "functions").iterdir()) == [result.function.name]  # link removed
+    with pytest.raises(ProviderError, match="already committed or discarded"):
+        staged.commit()
+
+
+def test_staged_update_serves_the_new_code_and_discard_keeps_the_old(providers, home, tmp_path):
+    metric = metric_copy(tmp_path, "choices")
+    provider = providers()
+    info = provider.deploy(7, metric, start=False).function
+    folder = home / "functions" / info.name
+    before = folder_state(folder)
+    metric.write_text(metric.read_text().replace('"Negative": 0.7', '"Negative": 0.7, "Neutral": 0.5'))
+    staged = provider.stage(7, metric)
+    assert staged.action == "updated" and staged.function.name == info.name
+    assert provider.invoke(7, {"annotation_1": U, "annotation_2": U}) == {"score": 0.5}  # the staged code
+    assert provider.describe(7).code_sha256 == info.code_sha256  # the function still has the old
+    staged.discard()
+    assert folder_state(folder) == before
+    assert sorted(p.name for p in folder.iterdir()) == ["bundle", "function.json", "function.log", "home", "run"]
+    assert provider.invoke(7, {"annotation_1": U, "annotation_2": U})["error"]["type"] == "KeyError"
+
+    staged = provider.stage(7, metric)
+    assert provider.invoke(7, {"annotation_1": U, "annotation_2": U}) == {"score": 0.5}
+    (pid,) = [s.proc.pid for s in staged.pool.servers]
+    result = staged.commit()
+    assert (result.action, result.function.code_sha256) == ("updated", staged.function.code_sha256)
+    assert (folder / "bundle" / "metric.py").read_bytes() == metric.read_bytes()
+    assert server_pids(provider) == [pid]
+    assert provider.invoke(7, {"annotation_1": U, "annotation_2": U}) == {"score": 0.5}
+    provider.close()
+    assert sorted(p.name for p in folder.iterdir()) == ["bundle", "function.json", "function.log", "home", "run"]
+
+
+def test_staging_left_by_a_dead_process_is_removed(providers, home, tmp_path):
+    provider = providers()
+    info = provider.deploy(7, metric_copy(tmp_path, "choices"), start=False).function
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    leftovers = [home / "functions" / f".staging-{dead}-custom-metric-8-1700000000",
+                 home / "functions" / info.name / f".bundle-staged-{dead}-1",
+                 home / "functions" / info.name / f".bundle-old-{dead}-2"]
+    for leftover in leftovers:
+        (leftover / "bundle").mkdir(parents=True)
+    mine = home / "functions" / f".staging-{os.getpid()}-custom-metric-9-1700000000"
+    mine.mkdir()
+    providers()
+    assert [leftover.exists() for leftover in leftovers] == [False, False, False]
+    assert mine.is_dir()  # a live process's staging is left alone
+
+
 def test_logs_hold_invocation_lines(providers, tmp_path):
     provider = providers()
     provider.deploy(2, metric_copy(tmp_path, "choices"))
@@ -380,6 +473,57 @@ def test_crash_is_reported_and_next_invoke_works(providers, tmp_path):
         provider.invoke(10, {"annotation_1": {"exit": 3, "result": []}, "annotation_2": PLAIN})
     assert caught.value.kind == "FunctionCrashed"
     assert provider.invoke(10, {"annotation_1": PLAIN, "annotation_2": PLAIN}) == {"score": 1.0}
+
+
+CRASHING = """
+import os, signal, sys
+
+
+def agreement(annotation_1, annotation_2, per_label=False):
+    how = annotation_1.get("crash")
+    if how == "warn":
+        print('{"severity": "WARNING", "message": "weights table is stale"}', flush=True)
+        print("about to give up", file=sys.stderr, flush=True)
+        os._exit(7)
+    if how == "exit":
+        os._exit(1)
+    if how == "segv":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return 1.0
+"""
+
+
+def test_crash_message_gives_the_exit_code_or_signal_and_only_noteworthy_output(providers, tmp_path):
+    metric = tmp_path / "crashing.py"
+    metric.write_text(CRASHING)
+    provider = providers()
+    name = provider.deploy(10, metric).function.name
+    label = f"function {name} (project 10)"
+    for _ in range(5):  # routine INFO lines in the log before the crash: none of them is quoted
+        assert provider.invoke(10, {"annotation_1": PLAIN, "annotation_2": PLAIN}) == {"score": 1.0}
+
+    def crash(how):
+        provider.start(10)  # the last crash stopped the server: the next request would start it
+        pid = provider._pools[name].servers[0].tree()[1].pid  # the gunicorn worker that runs the metric
+        with pytest.raises(InvokeError) as caught:
+            provider.invoke(10, {"annotation_1": {"crash": how, "result": []}, "annotation_2": PLAIN})
+        assert caught.value.kind == "FunctionCrashed"
+        return str(caught.value), pid
+
+    message, pid = crash("exit")
+    assert message == (f"{label}: the function process crashed while handling the request: its worker process "
+                       f"(pid {pid}) exited with code 1; the function was restarted")
+    message, pid = crash("warn")
+    assert message == (f"{label}: the function process crashed while handling the request: its worker process "
+                       f"(pid {pid}) exited with code 7; the function was restarted; its output: weights table "
+                       "is stale | about to give up")
+    message, pid = crash("segv")
+    assert message == (f"{label}: the function process crashed while handling the request: its worker process "
+                       f"(pid {pid}) was killed by SIGSEGV; the function was restarted")
+    assert provider.invoke(10, {"annotation_1": PLAIN, "annotation_2": PLAIN}) == {"score": 1.0}
+    log = provider.logs(10, limit=0)
+    assert any(e.message.endswith(f"crashed while handling a request: its worker process (pid {pid}) was killed "
+                                  "by SIGSEGV") for e in log)
 
 
 def test_dead_server_is_restarted_and_broken_bundle_fails(providers, home, tmp_path):

@@ -19,8 +19,11 @@ from .base import (
     MetricProvider,
     ProviderError,
     RuntimeLimits,
+    StagedDeploy,
 )
-from .naming import function_name, is_project_function, name_matches_project, project_key
+from .naming import (
+    InvalidProjectId, check_project_id, function_name, is_project_function, name_matches_project, project_key,
+)
 
 PROVIDER_ENV = "CUSTOM_METRIC_PROVIDER"
 PROVIDER_NAMES = ("local", "aws", "gcp")
@@ -30,8 +33,9 @@ _NOT_YET = {"aws": "AWS Lambda", "gcp": "Google Cloud Functions"}
 
 __all__ = [
     "MAX_REQUEST_BYTES", "DeployResult", "FunctionInfo", "FunctionNotDeployed", "FunctionStatus",
-    "InvokeError", "LogEntry", "MetricLoadError", "MetricProvider", "ProviderError", "RuntimeLimits",
-    "function_name", "is_project_function", "name_matches_project", "project_key",
+    "InvokeError", "LogEntry", "MetricLoadError", "MetricProvider", "ProviderError", "RuntimeLimits", "StagedDeploy",
+    "InvalidProjectId", "check_project_id", "function_name", "is_project_function", "name_matches_project",
+    "project_key",
     "get_provider", "provider_name", "PROVIDER_ENV", "PROVIDER_NAMES", "DEFAULT_PROVIDER",
 ]
 

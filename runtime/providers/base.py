@@ -62,6 +62,24 @@ class LogEntry:
     severity: str = "INFO"
 
 
+class StagedDeploy(abc.ABC):
+    """A deploy prepared but not made yet (``MetricProvider.stage``): the new code is staged and checked,
+    and - on providers that can - already answers the project's requests, while the deployed function
+    (or its absence) stays exactly as it was until ``commit``. ``discard`` drops it without a trace.
+    """
+
+    action: str  # what commit will do: "created" | "updated" | "unchanged"
+    function: FunctionInfo  # the function as commit will leave it (name, code sha256)
+
+    @abc.abstractmethod
+    def commit(self) -> DeployResult:
+        """Swap the staged code in (create or update the function); the staged servers keep serving."""
+
+    @abc.abstractmethod
+    def discard(self) -> None:
+        """Stop the staged servers and remove the staged code; the deployed function is untouched."""
+
+
 class ProviderError(RuntimeError):
     """A provider operation that could not be carried out (names the project and function)."""
 
@@ -105,8 +123,21 @@ class MetricProvider(abc.ABC):
         self.limits = limits or RuntimeLimits()
 
     @abc.abstractmethod
-    def deploy(self, project_id: str, metric_path: str) -> DeployResult:
-        """Create the project's function, update it if the code changed, or do nothing if identical."""
+    def deploy(self, project_id: str, metric_path: str, *, start: bool = True) -> DeployResult:
+        """Create the project's function, update it if the code changed, or do nothing if identical.
+
+        ``start``: where the provider runs the function's servers itself (local), also start them; with
+        ``start=False`` an identical redeploy is a true no-op (nothing started, probed or logged).
+        """
+
+    def stage(self, project_id: str, metric_path: str, *, start: bool = True) -> StagedDeploy | None:
+        """Prepare a deploy whose code already answers ``invoke`` for the project before it is committed.
+
+        Lets a caller overlap its own work (reading an export) with the function's, and still change
+        nothing when that work fails (``discard``). ``start``: start the staged servers now (without
+        waiting for them). None: this provider cannot run code it has not deployed - deploy directly.
+        """
+        return None
 
     @abc.abstractmethod
     def status(self, project_id: str) -> FunctionStatus: ...

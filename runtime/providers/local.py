@@ -28,6 +28,13 @@ function's scrubbed environment and limits. If that fails, ``deploy`` raises ``M
 (naming the metric file, line and exception) and changes nothing: an update leaves the deployed
 function, its code and its running servers as they were; a first deploy leaves nothing behind (the
 status stays ``NotDeployed``, as if the deploy had not happened - no half-made function to delete).
+
+``stage()`` splits a deploy in two: the staged code (``functions/.staging-<pid>-<name>/`` for a first
+deploy, ``<function>/.bundle-staged-<pid>-<n>/`` for an update) gets its server at once and answers this
+provider's invokes for the project, while the function on disk - or its absence - stays as it was until
+``commit()`` swaps it in (the warm server carries on; a symlink keeps the paths it started with valid)
+or ``discard()`` removes it. ``score`` uses this to send requests while the export is still being read,
+and deploys nothing when the export is refused. ``deploy()`` is ``stage()`` + ``commit()``.
 """
 from __future__ import annotations
 
@@ -41,6 +48,8 @@ import shutil
 import threading
 import time
 from pathlib import Path
+
+import psutil
 
 from lse_custom_metrics.components.facts import FUNCTION_PREFIX
 
@@ -66,8 +75,11 @@ from .base import (
     MetricProvider,
     ProviderError,
     RuntimeLimits,
+    StagedDeploy,
 )
-from .naming import function_name, is_project_function, name_matches_project, name_timestamp, project_key
+from .naming import (
+    function_name, is_project_function, name_matches_project, name_timestamp, project_from_name, project_key,
+)
 
 HOME_ENV = "LSE_METRICS_HOME"
 DEFAULT_HOME = "~/.lse-custom-metrics"
@@ -120,6 +132,44 @@ class _Pool:
             server.stop(reason)
 
 
+class _LocalStaged(StagedDeploy):
+    """A deploy staged by ``LocalProvider.stage`` (see there)."""
+
+    def __init__(self, provider: "LocalProvider", key: str, action: str, bundle: Bundle, directory: Path,
+                 record: dict, bundle_dir: Path | None):
+        self.provider, self.key, self.action, self.bundle = provider, key, action, bundle
+        self.directory = directory  # created: the staging folder; otherwise the function's folder
+        self.record = record  # the function's record as the commit will write it (name, code sha256)
+        self.bundle_dir = bundle_dir  # where the staged code is (None: unchanged, nothing staged)
+        self.pool: _Pool | None = None
+        self.function = FunctionInfo(
+            name=record.get("name") or directory.name, project_id=key, code_sha256=bundle.code_sha256,
+            status=FunctionStatus.PENDING if action != "unchanged" else FunctionStatus.INACTIVE,
+            provider=provider.name, created=record.get("created"), updated=record.get("updated"),
+            extra={"path": str(directory), "staged": action != "unchanged"})
+
+    def start(self) -> None:
+        """Start the staged servers (without waiting: the first request waits for them)."""
+        provider = self.provider
+        with provider._lock:
+            if self.pool is None:
+                self.pool = _Pool([provider._new_server(self.directory, self.record, self.bundle_dir)
+                                   for _ in range(provider.instances)], self.bundle.code_sha256)
+        for server in self.pool.servers:
+            if not server.alive:
+                server.start()
+
+    def commit(self) -> DeployResult:
+        if self.action == "unchanged":
+            return DeployResult(function=self.provider._info(self.directory, self.provider._read_record(self.directory)),
+                                action="unchanged")
+        return self.provider._commit(self)
+
+    def discard(self) -> None:
+        if self.action != "unchanged":
+            self.provider._discard(self)
+
+
 class LocalProvider(MetricProvider):
     """Metric functions on this machine (see the module docstring for the state layout)."""
 
@@ -141,10 +191,17 @@ class LocalProvider(MetricProvider):
         self.instances = instances
         self.startup_timeout_s = startup_timeout_s
         self._pools: dict[str, _Pool] = {}
+        self._staged: dict[str, _LocalStaged] = {}  # project key -> a deploy staged, not yet committed
+        self._links: list[Path] = []  # symlinks that keep committed staged servers' old paths valid
         self._lock = threading.RLock()
-        self.functions_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.functions_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProviderError(f"cannot use the state folder {self.home}: cannot create {self.functions_dir}: "
+                                f"{exc.strerror or exc} (set {HOME_ENV} to a folder you can write)") from None
         for directory in self._function_dirs():  # servers whose owner was killed without cleanup
             reap_orphans(directory / "run")
+        self._remove_stale_staging()
 
     # --- state on disk ----------------------------------------------------------------------------------
 
@@ -208,13 +265,17 @@ class LocalProvider(MetricProvider):
             return record
 
     def _info(self, directory: Path, record: dict | None, status: FunctionStatus | None = None) -> FunctionInfo:
+        status = status or self._status_of(directory, record)  # an unreadable record (None) is Error
+        unreadable = record is None
         record = record or {}
         live = self._live_servers(directory)
+        project = record.get("project_id")
         return FunctionInfo(
             name=directory.name,
-            project_id=str(record.get("project_id", "")),
+            # without a readable record, the folder's name still says whose function it is
+            project_id=str(project) if project is not None else project_from_name(directory.name),
             code_sha256=record.get("code_sha256", ""),
-            status=status or self._status_of(directory, record),
+            status=status,
             provider=self.name,
             created=record.get("created"),
             updated=record.get("updated"),
@@ -222,7 +283,8 @@ class LocalProvider(MetricProvider):
                 "path": str(directory),
                 "log": str(directory / LOG_FILE),
                 "files": record.get("files", []),
-                "error": record.get("error"),
+                "error": f"{directory / RECORD_FILE} is unreadable" if unreadable else record.get("error"),
+                "project_from": "name" if project is None else "record",
                 "instances": len([r for r in live if r["state"] in ("ready", "failed")]),
                 "endpoints": [f"http://127.0.0.1:{r['port']}/" for r in live],
             },
@@ -261,19 +323,25 @@ class LocalProvider(MetricProvider):
 
     # --- servers -----------------------------------------------------------------------------------------
 
-    def _new_server(self, directory: Path, record: dict) -> FunctionServer:
+    def _new_server(self, directory: Path, record: dict, bundle_dir: Path | None = None) -> FunctionServer:
+        """A server for the function in ``directory`` (its home, log and run records), serving
+        ``bundle_dir`` (default: the function's bundle; a staged one before a deploy is committed)."""
         home = directory / "home"
         home.mkdir(exist_ok=True)
-        name, sha = directory.name, record["code_sha256"]
+        name = record.get("name") or directory.name
         return FunctionServer(
-            bundle_dir=directory / BUNDLE_DIR,
+            bundle_dir=bundle_dir or directory / BUNDLE_DIR,
             log_path=directory / LOG_FILE,
             run_dir=directory / "run",
-            environment=lambda port: function_environment(
-                home=str(home), function_name=name, revision=f"{name}-{sha[:12]}", port=port),
+            environment=self._environment(home, name, record["code_sha256"]),
             limits=self.limits,
             label=f"function {name} (project {record.get('project_id')})",
         )
+
+    @staticmethod
+    def _environment(home: Path, name: str, sha: str):
+        return lambda port: function_environment(
+            home=str(home), function_name=name, revision=f"{name}-{sha[:12]}", port=port)
 
     def _pool(self, directory: Path, record: dict) -> _Pool:
         """The function's servers, (re)created when the deployed code changed under them."""
@@ -334,8 +402,13 @@ class LocalProvider(MetricProvider):
     def close(self) -> None:
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
+            pools += [staged.pool for staged in self._staged.values() if staged.pool is not None]
+            links, self._links = self._links, []
         for pool in pools:
             pool.stop("provider closed")
+        for link in links:  # the old paths of committed staged servers, now that those servers are gone
+            with contextlib.suppress(OSError):
+                link.unlink()
 
     def memory_peak_mb(self, project_id) -> float:
         """Highest memory use this provider's servers of the function have reached (MB, PSS-based)."""
@@ -360,26 +433,11 @@ class LocalProvider(MetricProvider):
 
         ``start``: also start its server(s); with ``wait`` (default) wait for the health probe, so the
         result's status is Active (or Failed when metric.py cannot be imported). ``wait=False`` returns
-        while they start (Pending), so the caller can read its export meanwhile; the first invoke waits.
+        while they start (Pending); the first invoke waits. ``start=False``: an identical redeploy is a
+        true no-op (nothing probed, started or logged).
         """
-        key = project_key(project_id)
-        bundle = build_bundle(metric_path, requirements)
-        with self._state_lock():
-            found = self._find(key)
-            if found is not None and found[1] is None:
-                raise ProviderError(
-                    f"{found[0] / RECORD_FILE} is unreadable; run `lse-metrics delete --project {key}` "
-                    "(or remove the folder) and deploy again")
-            now = time.time()
-            if found is None:
-                action, directory = "created", self._create(key, bundle, now, str(metric_path))
-            else:
-                directory, record = found
-                if record.get("code_sha256") == bundle.code_sha256 and _bundle_on_disk(directory / BUNDLE_DIR, bundle):
-                    action = "unchanged"
-                else:
-                    action = "updated"
-                    self._replace_bundle(directory, bundle, now, str(metric_path))
+        result = self.stage(project_id, metric_path, requirements=requirements, start=False).commit()
+        directory = Path(result.function.extra["path"])
         record = self._read_record(directory)
         if start:
             try:
@@ -387,7 +445,193 @@ class LocalProvider(MetricProvider):
             except ServerStartError:
                 pass  # recorded as Failed in function.json; reported through the status below
             record = self._read_record(directory)
-        return DeployResult(function=self._info(directory, record), action=action)
+        return DeployResult(function=self._info(directory, record), action=result.action)
+
+    def stage(
+        self,
+        project_id,
+        metric_path: str | os.PathLike,
+        *,
+        requirements: str | os.PathLike | None = None,
+        start: bool = True,
+    ) -> "_LocalStaged":
+        """Stage a deploy: the new code is written beside the function and its metric probed, and (with
+        ``start``) its server starts - answering this provider's invokes for the project - while the
+        deployed function stays as it was until ``commit()``; ``discard()`` leaves no trace.
+
+        A first deploy is staged in ``functions/.staging-<pid>-<name>/`` (a complete function folder,
+        renamed into place on commit); an update in ``<function>/.bundle-staged-<pid>-<n>/`` (swapped for
+        ``bundle/`` on commit). Unchanged code stages nothing: its regular servers start.
+        """
+        key = project_key(project_id)
+        bundle = build_bundle(metric_path, requirements)
+        shown = str(metric_path)
+        with self._state_lock():
+            if key in self._staged:
+                raise ProviderError(f"a deploy of project {key} is already staged by this provider")
+            found = self._find(key)
+            if found is not None and found[1] is None:
+                raise ProviderError(
+                    f"{found[0] / RECORD_FILE} is unreadable; run `lse-metrics delete --project {key}` "
+                    "(or remove the folder) and deploy again")
+            if found is None:
+                staged = self._stage_new(key, bundle, shown)
+            else:
+                directory, record = found
+                if record.get("code_sha256") == bundle.code_sha256 and _bundle_on_disk(directory / BUNDLE_DIR, bundle):
+                    staged = _LocalStaged(self, key, "unchanged", bundle, directory, record, None)
+                else:
+                    staged = self._stage_update(key, directory, record, bundle, shown)
+        if staged.action == "unchanged":
+            if start:
+                self._start_pool(staged.directory, staged.record, wait=False)
+            return staged
+        with self._lock:
+            self._staged[key] = staged
+        if start:
+            staged.start()
+        return staged
+
+    def _stage_new(self, key: str, bundle: Bundle, shown: str) -> "_LocalStaged":
+        ts = int(time.time())
+        while (self.functions_dir / function_name(key, ts)).exists() or any(
+                self.functions_dir.glob(f".staging-*-{function_name(key, ts)}")):
+            ts += 1  # a name is never reused, even for a function deleted within the same second
+        name = function_name(key, ts)
+        staging = self.functions_dir / f".staging-{os.getpid()}-{name}"
+        shutil.rmtree(staging, ignore_errors=True)
+        bundle.write_dir(staging / BUNDLE_DIR)
+        (staging / "home").mkdir()
+        (staging / LOG_FILE).touch()
+        try:
+            self._probe(staging / BUNDLE_DIR, staging / "home", name, bundle, shown, "nothing was deployed")
+        except MetricLoadError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        record = self._record(key, name, bundle, time.time())
+        return _LocalStaged(self, key, "created", bundle, staging, record, staging / BUNDLE_DIR)
+
+    def _stage_update(self, key: str, directory: Path, record: dict, bundle: Bundle, shown: str) -> "_LocalStaged":
+        fresh = directory / f".bundle-staged-{os.getpid()}-{time.monotonic_ns()}"
+        bundle.write_dir(fresh)
+        (directory / "home").mkdir(exist_ok=True)
+        try:
+            self._probe(fresh, directory / "home", directory.name, bundle, shown,
+                        f"function {directory.name} keeps its previous code")
+        except MetricLoadError as exc:
+            shutil.rmtree(fresh, ignore_errors=True)
+            log_event(directory / LOG_FILE, "ERROR", f"deploy refused: {exc}")
+            raise
+        staged_record = dict(record, code_sha256=bundle.code_sha256, name=directory.name)
+        return _LocalStaged(self, key, "updated", bundle, directory, staged_record, fresh)
+
+    def _remove_stale_staging(self) -> None:
+        """Staged deploys of processes that died before committing or discarding them."""
+        leftovers = list(self.functions_dir.glob(".staging-*"))
+        for directory in self._function_dirs():
+            leftovers += [*directory.glob(".bundle-staged-*"), *directory.glob(".bundle-old-*")]
+        for path in leftovers:
+            # .staging-<pid>-<name>, .bundle-staged-<pid>-<n>, .bundle-old-<pid>-<n>
+            pid = path.name.split("-")[1 if path.name.startswith(".staging-") else 2]
+            if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+                if path.is_symlink():
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                else:
+                    reap_orphans(path / "run")
+                    shutil.rmtree(path, ignore_errors=True)
+
+    def _commit(self, staged: "_LocalStaged") -> DeployResult:
+        """Swap a staged deploy in; its servers keep serving from the final folder."""
+        now = time.time()
+        with self._state_lock():
+            with self._lock:
+                if self._staged.get(staged.key) is not staged:
+                    raise ProviderError(f"the staged deploy of project {staged.key} was already committed or discarded")
+            if staged.action == "created":
+                found = self._find(staged.key)
+                if found is not None and found[1] is not None:
+                    # another process created the project's function meanwhile: update that one instead
+                    fresh = found[0] / f".bundle-staged-{os.getpid()}-{time.monotonic_ns()}"
+                    shutil.copytree(staged.directory / BUNDLE_DIR, fresh)
+                    self._stop_staged(staged)
+                    shutil.rmtree(staged.directory, ignore_errors=True)
+                    self._swap_bundle(found[0], fresh, staged.bundle, now)
+                    with self._lock:
+                        self._staged.pop(staged.key, None)
+                    return DeployResult(function=self._info(found[0], self._read_record(found[0])), action="updated")
+                final = self.functions_dir / staged.record["name"]
+                record = dict(staged.record, created=now, updated=now)
+                if staged.pool is not None:
+                    record.update(self._start_outcome(staged.pool))
+                _write_json(staged.directory / RECORD_FILE, record)
+                os.replace(staged.directory, final)  # the function appears complete or not at all
+                old, directory = staged.directory, final
+            else:
+                directory = staged.directory
+                old = staged.bundle_dir
+                self._swap_bundle(directory, staged.bundle_dir, staged.bundle, now)
+                if staged.pool is not None:
+                    self._update_record(directory, **self._start_outcome(staged.pool))
+            with self._lock:
+                self._staged.pop(staged.key, None)
+                if staged.pool is not None:
+                    # the staged servers become the function's: they keep running, now from the final
+                    # folder (a symlink keeps the paths they were started with valid until they stop)
+                    with contextlib.suppress(OSError):
+                        os.symlink(directory.name if staged.action == "created" else BUNDLE_DIR, old)
+                        self._links.append(old)
+                    record = self._read_record(directory) or staged.record
+                    for server in staged.pool.servers:
+                        server.bundle_dir = directory / BUNDLE_DIR
+                        server.log_path = directory / LOG_FILE
+                        server.run_dir = directory / "run"
+                        server.environment = self._environment(directory / "home", directory.name,
+                                                               staged.bundle.code_sha256)
+                    previous = self._pools.pop(directory.name, None)
+                    self._pools[directory.name] = staged.pool
+                else:
+                    previous = None
+        if previous is not None and previous is not staged.pool:
+            previous.stop("code updated")
+        return DeployResult(function=self._info(directory, self._read_record(directory)), action=staged.action)
+
+    @staticmethod
+    def _start_outcome(pool: _Pool) -> dict:
+        failed = [s.error for s in pool.servers if s.state == "failed"]
+        return {"state": "Failed", "error": failed[0]} if failed else {"state": "Deployed", "error": None}
+
+    def _discard(self, staged: "_LocalStaged") -> None:
+        with self._lock:
+            if self._staged.get(staged.key) is not staged:
+                return
+            self._staged.pop(staged.key, None)
+        self._stop_staged(staged)
+        shutil.rmtree(staged.directory if staged.action == "created" else staged.bundle_dir, ignore_errors=True)
+
+    @staticmethod
+    def _stop_staged(staged: "_LocalStaged") -> None:
+        if staged.pool is not None:
+            staged.pool.stop("staged deploy discarded")
+
+    def _swap_bundle(self, directory: Path, fresh: Path, bundle: Bundle, now: float) -> None:
+        """Put the probed bundle in ``fresh`` in place of the function's; stop this provider's servers of
+        the old code."""
+        old = directory / f".bundle-old-{os.getpid()}-{time.monotonic_ns()}"
+        with self._lock:
+            pool = self._pools.get(directory.name)
+            if pool is not None and pool.code_sha256 != bundle.code_sha256:
+                self._pools.pop(directory.name, None)
+            else:
+                pool = None
+        if pool:
+            pool.stop("code updated")
+        if (directory / BUNDLE_DIR).exists():
+            os.replace(directory / BUNDLE_DIR, old)
+        os.replace(fresh, directory / BUNDLE_DIR)
+        shutil.rmtree(old, ignore_errors=True)
+        self._update_record(directory, code_sha256=bundle.code_sha256, metric_path=bundle.metric_path,
+                            files=bundle.names, updated=now, state="Deployed", error=None)
 
     def _record(self, key: str, name: str, bundle: Bundle, now: float) -> dict:
         return {
@@ -403,50 +647,6 @@ class LocalProvider(MetricProvider):
             "error": None,
             "limits": {"memory_mb": self.limits.memory_mb, "timeout_s": self.limits.timeout_s},
         }
-
-    def _create(self, key: str, bundle: Bundle, now: float, shown: str) -> Path:
-        ts = int(now)
-        while (self.functions_dir / function_name(key, ts)).exists():
-            ts += 1  # a name is never reused, even for a function deleted within the same second
-        name = function_name(key, ts)
-        staging = self.functions_dir / f".staging-{name}"
-        shutil.rmtree(staging, ignore_errors=True)
-        bundle.write_dir(staging / BUNDLE_DIR)
-        (staging / "home").mkdir()
-        (staging / LOG_FILE).touch()
-        try:
-            self._probe(staging / BUNDLE_DIR, staging / "home", name, bundle, shown, "nothing was deployed")
-        except MetricLoadError:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        _write_json(staging / RECORD_FILE, self._record(key, name, bundle, now))
-        directory = self.functions_dir / name
-        os.replace(staging, directory)  # the function appears complete or not at all
-        return directory
-
-    def _replace_bundle(self, directory: Path, bundle: Bundle, now: float, shown: str) -> None:
-        fresh, old = directory / ".bundle.new", directory / ".bundle.old"
-        for leftover in (fresh, old):
-            shutil.rmtree(leftover, ignore_errors=True)
-        bundle.write_dir(fresh)
-        (directory / "home").mkdir(exist_ok=True)
-        try:
-            self._probe(fresh, directory / "home", directory.name, bundle, shown,
-                        f"function {directory.name} keeps its previous code")
-        except MetricLoadError as exc:
-            shutil.rmtree(fresh, ignore_errors=True)
-            log_event(directory / LOG_FILE, "ERROR", f"deploy refused: {exc}")
-            raise
-        with self._lock:
-            pool = self._pools.pop(directory.name, None)
-        if pool:
-            pool.stop("code updated")
-        if (directory / BUNDLE_DIR).exists():
-            os.replace(directory / BUNDLE_DIR, old)
-        os.replace(fresh, directory / BUNDLE_DIR)
-        shutil.rmtree(old, ignore_errors=True)
-        self._update_record(directory, code_sha256=bundle.code_sha256, metric_path=bundle.metric_path,
-                            files=bundle.names, updated=now, state="Deployed", error=None)
 
     def _probe(self, bundle_dir: Path, home: Path, name: str, bundle: Bundle, shown: str, outcome: str) -> None:
         """Raise MetricLoadError unless the staged bundle's metric loads in a function-like process."""
@@ -484,18 +684,24 @@ class LocalProvider(MetricProvider):
             raise InvokeError(
                 f"request of {len(body)} bytes exceeds the {self.max_request_bytes}-byte limit every "
                 "provider enforces (AWS Lambda's synchronous payload limit)", kind="RequestTooLarge")
-        directory, record = self._require(project_id)
-        pool = self._pool(directory, record)
+        staged = self._staged.get(project_key(project_id))
+        if staged is not None and staged.pool is not None:
+            # code staged for a deploy: it answers, but the deployed function's record is not touched
+            directory, pool = None, staged.pool
+        else:
+            directory, record = self._require(project_id)
+            pool = self._pool(directory, record)
         server = pool.idle.get()
         try:
             starts_now = server.state not in ("ready", "failed") or not server.alive
             try:
                 answer = server.request(body)
             except ServerStartError as exc:
-                self._update_record(directory, state="Failed", error=str(exc))
+                if directory is not None:
+                    self._update_record(directory, state="Failed", error=str(exc))
                 raise
             finally:
-                if starts_now and server.state in ("ready", "failed"):
+                if directory is not None and starts_now and server.state in ("ready", "failed"):
                     self._record_start_outcome(directory, server)
         finally:
             pool.idle.put(server)
