@@ -5,6 +5,7 @@ the deployment variant and what is allowed.
 """
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 NAMESPACE = "lse-custom-metrics"
@@ -22,3 +23,29 @@ class ConfigError(ValueError):
         if self.allowed:
             parts.append("allowed: " + ", ".join(self.allowed))
         super().__init__(" ".join(parts))
+
+
+def all_config_keys() -> set[str]:
+    """Every key of the stack config, however the engine delivered it (set explicitly or via env)."""
+    from pulumi.runtime import config as runtime_config  # the Pulumi SDK only where a program runs
+
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def reject_unknown_keys(keys: Iterable[str], known: Iterable[str], *, cloud: str, variant: str) -> None:
+    """A misspelt or other-cloud key in our namespace must fail, not fall back to a default silently.
+
+    (`functionprefix: acme-` ignored would leave the policies on `custom-metric-*` while LSE deploys
+    `acme-*`: every deploy denied, far from the typo.) Other namespaces (`aws:`, `gcp:`, `pulumi:`) are
+    the providers' business.
+    """
+    known_names = sorted({key.split(":", 1)[1] if ":" in key else key for key in known})
+    unknown = sorted(key for key in keys
+                     if key.startswith(f"{NAMESPACE}:") and key.split(":", 1)[1] not in known_names)
+    if not unknown:
+        return
+    name = unknown[0].split(":", 1)[1]
+    close = difflib.get_close_matches(name, known_names, n=1) or \
+        [k for k in known_names if k.lower() == name.lower()]
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ConfigError(unknown[0], f"unknown key for cloud '{cloud}'{hint}", variant=variant, allowed=known_names)

@@ -276,6 +276,16 @@ BAD_CONFIGS = [
      "eks-oidc", ["names must be distinct"]),
     ("service account bad name", stack_config("eks-oidc", serviceAccounts=["lse-ls-app", "Worker"]),
      "serviceAccounts", "eks-oidc", ["'Worker' is not a Kubernetes service account name"]),
+    # A misspelt key would otherwise fall back to the default silently (policies on custom-metric-* while
+    # LSE deploys acme-*); a GCP key on an AWS stack is a copy-paste mistake.
+    ("key misspelt", stack_config("ec2-compose", functionprefix="acme-"), "functionprefix", "ec2-compose",
+     ["unknown key for cloud 'aws' (did you mean 'functionPrefix'?)", "allowed: cloud, deployment"]),
+    ("gcp key on aws", stack_config("eks-oidc", usePredefinedRoles="true"), "usePredefinedRoles", "eks-oidc",
+     ["unknown key for cloud 'aws'", "oidcIssuerUrl"]),
+    ("cloud missing", {**stack_config("ec2-compose"), f"{NS}:cloud": None}, "cloud", None,
+     ["missing", "allowed: aws, gcp"]),
+    ("cloud unknown", stack_config("ec2-compose", cloud="azure"), "cloud", None,
+     ["unknown value 'azure'", "allowed: aws, gcp"]),
 ]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pulumi
 
+from ..config import all_config_keys
 from .foundation import AwsCustomMetricsFoundation, AwsCustomMetricsFoundationArgs
 from .stack_config import ConfigSource, read_settings
 
@@ -15,7 +16,8 @@ def build_aws_stack(config: ConfigSource, aws_config: ConfigSource | None = None
     Partition and account come from the provider (`aws.get_partition`, `aws.get_caller_identity`), the
     region from `aws:region`; those are the only invokes, so the program runs under mocks unchanged.
     """
-    settings = read_settings(config, aws_config if aws_config is not None else pulumi.Config("aws"))
+    settings = read_settings(config, aws_config if aws_config is not None else pulumi.Config("aws"),
+                             all_config_keys())
     foundation = AwsCustomMetricsFoundation(FOUNDATION_NAME, AwsCustomMetricsFoundationArgs(
         deployment=settings.deployment,
         region=settings.region,

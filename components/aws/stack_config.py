@@ -9,7 +9,9 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from ..config import ConfigError
+from collections.abc import Iterable
+
+from ..config import ConfigError, reject_unknown_keys
 from ..facts import AWS_DEPLOYMENTS, FUNCTION_PREFIX
 from ..shared_keys import (
     ConfigSource,
@@ -35,6 +37,7 @@ VARIANT_KEYS = {
     "eks-node-role": ("nodeRoleName",),
 }
 COMMON_KEYS = ("cloud", "deployment", "functionPrefix", "tags")
+KNOWN_KEYS = COMMON_KEYS + tuple(key for keys in VARIANT_KEYS.values() for key in keys)
 # A syntactically valid partition/account, only to check an issuer URL early (the real ones come later).
 _PLACEHOLDER_PARTITION, _PLACEHOLDER_ACCOUNT = "aws", "000000000000"
 
@@ -53,8 +56,11 @@ class AwsStackSettings:
     node_role: str | None = None
 
 
-def read_settings(config: ConfigSource, aws_config: ConfigSource) -> AwsStackSettings:
+def read_settings(config: ConfigSource, aws_config: ConfigSource,
+                  all_keys: Iterable[str] = ()) -> AwsStackSettings:
+    """`all_keys`: every key of the stack config, so a misspelt `lse-custom-metrics:` key is refused."""
     deployment = read_deployment(config, AWS_DEPLOYMENTS)
+    reject_unknown_keys(all_keys, KNOWN_KEYS, cloud="aws", variant=deployment)
     for variant, keys in VARIANT_KEYS.items():
         for key in keys:
             if variant != deployment and key not in VARIANT_KEYS[deployment] and config.get(key) is not None:

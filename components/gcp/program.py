@@ -9,9 +9,8 @@ import json
 from typing import Any
 
 import pulumi
-from pulumi.runtime import config as runtime_config
 
-from ..config import NAMESPACE, ConfigError
+from ..config import NAMESPACE, ConfigError, all_config_keys, reject_unknown_keys
 from ..facts import GCP_DEFAULT_REGION, GCP_DEPLOYMENTS
 from ..shared_keys import (
     other_variant_key_error,
@@ -52,11 +51,6 @@ BOOLEAN_KEYS = ("usePredefinedRoles", "scopeActAsToRuntimeServiceAccount", "gran
 COMMON_KEYS = ("cloud", "deployment", *BOOLEAN_KEYS, "labels")
 
 
-def _all_config_keys() -> set[str]:
-    """Every key of the stack config, however the engine delivered it (set explicitly or via env)."""
-    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-
-
 def _variant_keys(variant: str | None) -> list[str]:
     fields = VARIANT_FIELDS.get(variant, ())
     return [KEY_OF_FIELD[f].split(":", 1)[1] for f in fields]
@@ -95,11 +89,7 @@ def _reject_other_variant_keys(config: pulumi.Config, variant: str) -> None:
 def read_gcp_args(config: pulumi.Config) -> GcpCustomMetricsFoundationArgs:
     """Stack config -> validated foundation args, or ConfigError. Registers nothing."""
     variant = read_deployment(config, GCP_DEPLOYMENTS)
-    unknown = sorted(k for k in _all_config_keys()
-                     if k.startswith(f"{NAMESPACE}:") and k not in KNOWN_KEYS)
-    if unknown:
-        raise ConfigError(unknown[0], "unknown key for cloud 'gcp'", variant=variant,
-                          allowed=[k.split(":", 1)[1] for k in KNOWN_KEYS])
+    reject_unknown_keys(all_config_keys(), KNOWN_KEYS, cloud="gcp", variant=variant)
     _reject_other_variant_keys(config, variant)
     gcp_config = pulumi.Config("gcp")
     project = gcp_config.get("project")
