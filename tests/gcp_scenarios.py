@@ -35,6 +35,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
                                  "scopeActAsToRuntimeServiceAccount": True},
     "gke-node-no-build-grants": {"deployment": "gke-node", "nodeServiceAccountEmail": NODE_SA,
                                  "grantBuildServiceAccountRoles": False},
+    "gke-workload-identity-release": {"deployment": "gke-workload-identity", "namespace": "labeling",
+                                      "helmRelease": "studio", "labels": {"team": "ml-platform"}},
     "gke-workload-identity-explicit": {
         "deployment": "gke-workload-identity", "namespace": "tools",
         "serviceAccounts": ["label-studio", "label-studio-workers"],

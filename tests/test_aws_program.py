@@ -172,7 +172,8 @@ def test_created_instance_role_is_trusted_by_ec2_only_and_has_a_profile():
                                                "Principal": {"Service": "ec2.amazonaws.com"},
                                                "Action": "sts:AssumeRole"}]
     profile = result.one("aws:iam/instanceProfile:InstanceProfile")
-    assert profile.inputs == {"name": "LSE_CustomMetricsInstanceRole", "role": "LSE_CustomMetricsInstanceRole"}
+    assert profile.inputs == {"name": "LSE_CustomMetricsInstanceRole", "role": "LSE_CustomMetricsInstanceRole",
+                              "tags": {"team": "ml-platform"}}
     assert result.of_type("aws:iam/accessKey:AccessKey") == []
     outputs = plain(result.outputs)
     assert outputs["instanceProfileArn"] == "arn:aws:iam::123456789012:instance-profile/LSE_CustomMetricsInstanceRole"

@@ -16,8 +16,9 @@ NODE_ROLE_ARN = "arn:aws:iam::123456789012:role/eks/nodes/lse-node-group-NodeIns
 
 BASE = {f"{NS}:cloud": "aws", "aws:region": "us-east-1"}
 VARIANT_CONFIGS: dict[str, dict[str, Any]] = {
-    "ec2-compose": {f"{NS}:deployment": "ec2-compose"},
-    "ec2-instance-profile": {f"{NS}:deployment": "ec2-instance-profile"},
+    # Tags on the two variants that create an IAM user / instance profile: every taggable resource gets them.
+    "ec2-compose": {f"{NS}:deployment": "ec2-compose", f"{NS}:tags": {"team": "ml-platform"}},
+    "ec2-instance-profile": {f"{NS}:deployment": "ec2-instance-profile", f"{NS}:tags": {"team": "ml-platform"}},
     "ec2-instance-profile-existing-role": {f"{NS}:deployment": "ec2-instance-profile",
                                            f"{NS}:instanceRoleName": "lse-ec2-instance-role"},
     "eks-oidc": {f"{NS}:deployment": "eks-oidc", f"{NS}:oidcProviderArn": PROVIDER_ARN,

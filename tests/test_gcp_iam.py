@@ -208,7 +208,8 @@ def test_every_grant_is_created_after_each_account_and_role_it_names(runs):
         # logWriter -> runtime SA; deployer grant -> lse-app + custom role
         "gce-vm": (2, 3), "gke-node": (2, 2), "gke-node-no-build-grants": (2, 2), "gce-vm-existing-sa": (2, 2),
         # + the two KSA grants on lse-app
-        "gke-workload-identity": (4, 5), "gke-workload-identity-explicit": (2, 2),
+        "gke-workload-identity": (4, 5), "gke-workload-identity-release": (4, 5),
+        "gke-workload-identity-explicit": (2, 2),
         # five predefined roles to lse-app
         "gce-vm-predefined-roles": (6, 6),
         # + actAs on the runtime SA (-> lse-app and the runtime SA)

@@ -21,6 +21,7 @@ EXPECTED_CUSTOM_RESOURCES = {
     "gce-vm-predefined-scoped": 7 + 2 + 0 + 4 + 1 + 3 + 1,  # 18
     "gke-node-no-build-grants": 7 + 2 + 1 + 1,           # 11
     "gke-workload-identity-explicit": 7 + 2 + 1 + 1 + 3 + 0 + 2,  # 16
+    "gke-workload-identity-release": 7 + 2 + 1 + 1 + 3 + 1 + 2,  # 17 (as gke-workload-identity, KSAs renamed)
 }
 # Foundation, services, runtime SA, deployer role, identity variant, deployer binding, build grants.
 EXPECTED_COMPONENTS = {name: 7 for name in SCENARIOS} | {"gke-node-no-build-grants": 6}

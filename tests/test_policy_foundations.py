@@ -74,7 +74,7 @@ GCP_ADVISORY = {
     "gce-vm": _ACT_AS_ROLE, "gke-workload-identity": _ACT_AS_ROLE, "gke-node": _ACT_AS_ROLE,
     "gce-vm-existing-sa": _ACT_AS_ROLE, "gce-vm-predefined-roles": _ACT_AS_MEMBER, "gce-vm-scoped-act-as": {},
     "gce-vm-predefined-scoped": {}, "gke-node-no-build-grants": _ACT_AS_ROLE,
-    "gke-workload-identity-explicit": _ACT_AS_ROLE,
+    "gke-workload-identity-explicit": _ACT_AS_ROLE, "gke-workload-identity-release": _ACT_AS_ROLE,
 }
 GCP_RUNS = {
     **{f"gcp-{name}": (dict(config=gcp_scenarios.stack_config(keys)), None, GCP_ADVISORY[name])
