@@ -101,6 +101,12 @@ def reported_waitpid(pid, options, _waitpid=os.waitpid):
 
 
 os.waitpid = reported_waitpid
+# gunicorn >= 25 opens a control socket for `gunicornc` (under $HOME or $XDG_RUNTIME_DIR): nothing here
+# uses it, and in a deep state folder its path exceeds AF_UNIX's 108 bytes, an ERROR line in every log.
+import gunicorn.config
+for setting in gunicorn.config.KNOWN_SETTINGS:
+    if setting.name == "control_socket_disable":
+        setting.default = True
 import importlib.util, sys, types
 for name in ("google.cloud.functions", "google.cloud.functions_v1"):
     spec = importlib.util.find_spec(name)

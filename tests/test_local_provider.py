@@ -348,6 +348,24 @@ def test_staged_first_deploy_commit_keeps_its_warm_server(providers, home, tmp_p
         staged.commit()
 
 
+@pytest.mark.parametrize("depth", ["short", "deep"])
+def test_servers_open_no_gunicorn_control_socket(providers, tmp_path, monkeypatch, depth):
+    # gunicorn >= 25 opens a control socket under the function's HOME a moment after it starts serving.
+    # Nothing uses it; in a deep state folder its path is over AF_UNIX's limit and it logs an ERROR line
+    # ("Control server error: AF_UNIX path too long") into every function's log.
+    home = tmp_path / ("s" if depth == "short" else "state-" + "d" * 60)
+    monkeypatch.setenv("LSE_METRICS_HOME", str(home))
+    provider = providers()
+    provider.stage(7, metric_copy(tmp_path, "choices"))
+    assert provider.invoke(7, {"annotation_1": N, "annotation_2": N}) == {"score": 0.7}
+    (log,) = home.glob("functions/*/function.log")
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        sockets = list(home.glob("functions/*/home/.gunicorn"))
+        assert sockets == [] and "Control server" not in log.read_text()
+        time.sleep(0.05)
+
+
 def test_staged_update_serves_the_new_code_and_discard_keeps_the_old(providers, home, tmp_path):
     metric = metric_copy(tmp_path, "choices")
     provider = providers()
@@ -393,7 +411,7 @@ def test_staging_left_by_a_dead_process_is_removed(providers, home, tmp_path):
     assert mine.is_dir()  # a live process's staging is left alone
 
 
-def test_logs_hold_invocation_lines(providers, tmp_path):
+def test_logs_hold_invocation_lines(providers, home, tmp_path):
     provider = providers()
     provider.deploy(2, metric_copy(tmp_path, "choices"))
     provider.invoke(2, batch({"id": 1, "annotations": [P, N, U], "pairs": [[0, 1], [1, 2]]}))
@@ -404,6 +422,11 @@ def test_logs_hold_invocation_lines(providers, tmp_path):
         ("INFO", "agreement: 1 task(s), 2 pair(s), 0 error(s), ms"),
         ("WARNING", "agreement: 1 task(s), 1 pair(s), 1 error(s), ms")]
     assert entries[0].message.startswith("started instance pid ")
+    # The only error is the metric's own (KeyError for 'Neutral'): not gunicorn's control socket failing
+    # in a deep state folder, nor anything else of the server's.
+    errors = [e.message for e in entries if e.severity not in ("INFO", "WARNING")]
+    assert len(errors) == 1 and errors[0].endswith("KeyError: 'Neutral'"), errors
+    assert "Control server" not in next(home.glob("functions/*/function.log")).read_text()
     assert all(abs(e.timestamp - time.time()) < 120 for e in entries)
     assert [e.message for e in provider.logs(2, limit=1)] == [entries[-1].message]
 
