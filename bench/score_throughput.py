@@ -6,10 +6,16 @@ then scores it with examples/metrics/lse_ner_taxonomy.py three ways:
   (b) local    - `lse-metrics score` end to end through the local provider (deploy included);
   (c) per pair - the same command with one pair per request (how LSE calls its function).
 It also measures the handler's cold start (import + first call, Python 3.13 when available) and the
-function process's peak RSS during (b). The last line is:
+function process's peak RSS during (b).
+
+(b) and (c) run the command as a user does, in a fresh process each time (interpreter start, imports and
+exit included) with a fresh state folder (the function is created each time). This machine is noisy (2
+shared cores): (a) and (b) run --repeat times (default 3), alternating, and the ratio is of their medians;
+one small `score` runs first so the first measured run does not pay for cold disk caches. The last line is:
   RESULT local/direct=<t(a)/t(b)> per_pair/local=<t(c)/t(b)> invocations=<n(b)>/<n(c)> cold_start_ms=<ms> peak_rss_mb=<mb>
 
-Usage: python bench/score_throughput.py [--tasks 2000] [--seed 7] [--instances 1] [--skip-per-pair] [--profile]
+Usage: python bench/score_throughput.py [--tasks 2000] [--seed 7] [--repeat 3] [--instances 1] [--skip-per-pair]
+                                       [--profile]
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import os
 import pstats
 import random
 import shutil
+import statistics
 import string
 import subprocess
 import sys
@@ -155,7 +162,7 @@ def direct(export: Path) -> tuple[float, int]:
 # --- (b), (c) the score command -----------------------------------------------------------------------
 
 class PeakRss(threading.Thread):
-    """Polls the peak RSS (VmHWM) of every process under this one that serves a function."""
+    """Polls the peak RSS (VmHWM) of the function processes: everything the `score` command started."""
 
     def __init__(self):
         super().__init__(daemon=True)
@@ -165,7 +172,10 @@ class PeakRss(threading.Thread):
     def run(self) -> None:
         me = psutil.Process()
         while not self._halt.is_set():
+            commands = {child.pid for child in me.children()}  # the `score` commands themselves
             for child in me.children(recursive=True):
+                if child.pid in commands:
+                    continue
                 try:
                     with open(f"/proc/{child.pid}/status") as status:
                         for line in status:
@@ -182,16 +192,14 @@ class PeakRss(threading.Thread):
 
 
 def score_command(export: Path, out: Path, *options: str) -> tuple[float, dict]:
-    from lse_custom_metrics.runtime.cli import main
-
+    """`lse-metrics score` as a user runs it: a fresh process, interpreter start and imports included."""
+    command = [sys.executable, "-m", "lse_custom_metrics.runtime.cli", "score", str(export), "--metric", str(METRIC),
+               "--out", str(out), "--provider", "local", *options]
     started = time.perf_counter()
-    sink = io.StringIO()
-    with redirect_stdout(sink), redirect_stderr(sink):
-        try:
-            main(["score", str(export), "--metric", str(METRIC), "--out", str(out), *options], standalone_mode=False)
-        except SystemExit as exc:  # pragma: no cover - a failed run is a benchmark failure
-            raise RuntimeError(sink.getvalue()) from exc
+    done = subprocess.run(command, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    if done.returncode != 0:  # a failed run is a benchmark failure
+        raise RuntimeError(f"exit {done.returncode}: {done.stderr}")
     return elapsed, json.loads((out / "agreement.json").read_text())
 
 
@@ -234,10 +242,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of (a) and of (b), alternating; medians")
     parser.add_argument("--instances", type=int, default=1, help="local function instances for (b) (LSE: 1)")
     parser.add_argument("--batch-pairs", type=int, default=None)
     parser.add_argument("--skip-per-pair", action="store_true", help="skip (c) (it takes a while)")
-    parser.add_argument("--profile", action="store_true", help="profile (b) in this process and print the top")
+    parser.add_argument("--profile", action="store_true", help="also run (b) once in this process under cProfile (untimed) and print the top")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
@@ -250,34 +259,53 @@ def main() -> None:
         print(f"export: {facts['tasks']} tasks, {facts['annotations']} annotations, {facts['pairs']} pairs, "
               f"{facts['bytes'] / 1e6:.1f} MB ({export})")
 
-        time_a, pairs_a = direct(export)
-        print(f"(a) direct:   {time_a:6.2f} s  {pairs_a / time_a:8.0f} pairs/s")
-
         options = ["--instances", str(args.instances)]
         if args.batch_pairs:
             options += ["--batch-pairs", str(args.batch_pairs)]
-        watch = PeakRss()
-        watch.start()
-        profiler = cProfile.Profile() if args.profile else None
-        if profiler:
-            profiler.enable()
-        time_b, document_b = score_command(export, workdir / "out-local", *options)
-        if profiler:
-            profiler.disable()
-        peak_mb = watch.stop()
-        summary = document_b["summary"]
-        n_local = summary["invocations"]
-        assert summary["pairs"] == pairs_a and summary["errors"] == 0, summary
+        warm_up = workdir / "warm_up_export.json"
+        generate_export(warm_up, 50, args.seed + 1)
+        os.environ["LSE_METRICS_HOME"] = str(workdir / "home-warm-up")
+        started = time.perf_counter()
+        score_command(warm_up, workdir / "out-warm-up", *options)
+        print(f"warm-up: `score` of a 50-task export: {time.perf_counter() - started:.2f} s")
+
+        times_a, times_b, peaks = [], [], []
+        for run in range(1, args.repeat + 1):
+            time_a, pairs_a = direct(export)
+            times_a.append(time_a)
+            # A fresh state folder each run: every (b) creates the project's function, as a first run does.
+            os.environ["LSE_METRICS_HOME"] = str(workdir / f"home-{run}")
+            watch = PeakRss()
+            watch.start()
+            time_b, document_b = score_command(export, workdir / "out-local", *options)
+            peaks.append(watch.stop())
+            times_b.append(time_b)
+            summary = document_b["summary"]
+            n_local = summary["invocations"]
+            assert summary["pairs"] == pairs_a and summary["errors"] == 0, summary
+            print(f"run {run}: (a) direct {time_a:5.2f} s  (b) local {time_b:5.2f} s  ratio {time_a / time_b:.2f}")
+        time_a, time_b, peak_mb = statistics.median(times_a), statistics.median(times_b), max(peaks)
+        print(f"(a) direct:   {time_a:6.2f} s  {pairs_a / time_a:8.0f} pairs/s  (median of {args.repeat})")
         print(f"(b) local:    {time_b:6.2f} s  {pairs_a / time_b:8.0f} pairs/s  {n_local} requests, "
-              f"function peak RSS {peak_mb:.0f} MB")
-        if profiler:
-            stats = pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative")
-            stats.print_stats(25)
+              f"function peak RSS {peak_mb:.0f} MB  (median of {args.repeat})")
+        if args.profile:  # one more (b), untimed, in this process so that cProfile sees the command's side
+            from lse_custom_metrics.runtime.cli import main as cli_main
+
+            os.environ["LSE_METRICS_HOME"] = str(workdir / "home-profile")
+            profiler = cProfile.Profile()
+            sink = io.StringIO()
+            with redirect_stdout(sink), redirect_stderr(sink):
+                profiler.enable()
+                cli_main(["score", str(export), "--metric", str(METRIC), "--out", str(workdir / "out-profile"),
+                          "--provider", "local", *options], standalone_mode=False)
+                profiler.disable()
+            pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(25)
 
         if args.skip_per_pair:
             time_c, n_pair = float("nan"), pairs_a
             print("(c) per pair: skipped")
         else:
+            os.environ["LSE_METRICS_HOME"] = str(workdir / "home-per-pair")
             time_c, document_c = score_command(export, workdir / "out-per-pair", "--batch-pairs", "1")
             n_pair = document_c["summary"]["invocations"]
             assert document_c["summary"]["agreement"] == summary["agreement"]

@@ -148,12 +148,12 @@ def summary_warnings(document: dict) -> list[str]:
     return warnings
 
 
-# What a cell of the annotator matrix shows.
-CELL_SCORE, CELL_FAILED, CELL_NEVER = "score", "failed", "never"
+# What a cell of the annotator matrix shows (CELL_SELF: the diagonal, an annotator against themselves).
+CELL_SCORE, CELL_FAILED, CELL_NEVER, CELL_SELF = "score", "failed", "never", "self"
 
 
 def matrix_cells(document: dict) -> list[list[str]]:
-    """For each matrix cell: a score, every pair of the two annotators failed, or never paired."""
+    """For each matrix cell: a score, every pair of the two annotators failed, never paired, or the diagonal."""
     names = document["matrix"]["annotators"]
     values = document["matrix"]["agreement"]
     seen: set[tuple[str, str]] = set()
@@ -162,7 +162,8 @@ def matrix_cells(document: dict) -> list[list[str]]:
             a, b = pair.get("annotator_a"), pair.get("annotator_b")
             if a is not None and b is not None:
                 seen.update({(str(a), str(b)), (str(b), str(a))})
-    return [[CELL_SCORE if values[r][c] is not None else CELL_FAILED if (row, col) in seen else CELL_NEVER
+    return [[CELL_SELF if r == c else CELL_SCORE if values[r][c] is not None
+             else CELL_FAILED if (row, col) in seen else CELL_NEVER
              for c, col in enumerate(names)] for r, row in enumerate(names)]
 
 
@@ -173,7 +174,8 @@ def render_figure(document: dict):
     """The annotator matrix as an annotated heatmap (a matplotlib Figure; the caller closes it).
 
     Cells: the mean pair agreement; grey and blank when the two never annotated the same task;
-    hatched with a red border and `err` when they did but every one of their pairs failed.
+    hatched with a red border and `err` when they did but every one of their pairs failed; white on the
+    diagonal (not a pair). The legend, below the plot, lists the grey and red kinds present.
     """
     import matplotlib
 
@@ -187,6 +189,7 @@ def render_figure(document: dict):
     size = max(4.0, 1.0 + 0.8 * len(names))
     fig, ax = plt.subplots(figsize=(size + 1.5, size + 0.6), dpi=100)
     title = f"Annotator agreement, project {document['project']}"
+    legend_room = 0.0
     if not names:
         ax.axis("off")
         ax.text(0.5, 0.5, "no annotator pairs to show", ha="center", va="center")
@@ -199,24 +202,34 @@ def render_figure(document: dict):
         ax.set_yticks(range(len(names)), labels=names)
         ax.set_xlabel("annotator")
         ax.set_ylabel("annotator")
-        for r, row in enumerate(matrix_cells(document)):
+        cells = matrix_cells(document)
+        for r, row in enumerate(cells):
             for c, kind in enumerate(row):
                 if kind == CELL_SCORE:
                     value = values[r][c]
                     ax.text(c, r, f"{value:.2f}", ha="center", va="center",
                             color="black" if value > 0.6 else "white", fontsize=9)
+                elif kind == CELL_SELF:  # not a pair: blank, so it cannot be read as "never paired"
+                    ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor="white", edgecolor="none",
+                                           label="_self"))
                 elif kind == CELL_FAILED:
                     ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor="white", edgecolor=FAILED_COLOUR,
                                            hatch="///", linewidth=2, label="_failed"))
                     ax.text(c, r, "err", ha="center", va="center", color=FAILED_COLOUR, fontsize=9,
                             fontweight="bold", bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
         fig.colorbar(image, ax=ax, label="mean pair agreement")
-        ax.legend(handles=[Patch(facecolor=NEVER_COLOUR, edgecolor="none", label="never on the same task"),
-                           Patch(facecolor="white", edgecolor=FAILED_COLOUR, hatch="///",
-                                 label="err: every pair failed")],
-                  loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
+        kinds = {kind for row in cells for kind in row}
+        handles = []
+        if CELL_NEVER in kinds:
+            handles.append(Patch(facecolor=NEVER_COLOUR, edgecolor="none", label="never on the same task"))
+        if CELL_FAILED in kinds:
+            handles.append(Patch(facecolor="white", edgecolor=FAILED_COLOUR, hatch="///",
+                                 label="err: every pair failed"))
+        if handles:  # in figure coordinates, with room kept for it below: never cut off, whatever the size
+            fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+            legend_room = 0.45 / fig.get_figheight()
     ax.set_title(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, legend_room, 1, 1))
     return fig
 
 

@@ -770,3 +770,44 @@ def test_example_metrics_import_nothing_lse_lacks():
     from lse_custom_metrics.runtime.bundle import import_warnings
 
     assert {p.name: import_warnings(p) for p in METRICS.glob("*.py")} == {p.name: [] for p in METRICS.glob("*.py")}
+
+
+def _console_script() -> list[str]:
+    """The installed `lse-metrics` (the console script's `run`), next to this interpreter."""
+    script = Path(sys.executable).with_name("lse-metrics")
+    assert script.exists(), "the package is installed (README set-up) with its console script"
+    return [str(script)]
+
+
+def test_console_script_exit_codes_and_output_survive_its_fast_exit(tmp_path):
+    # `run` ends the process with os._exit (skipping the freeing of the export's objects): the exit
+    # status, everything printed, the outputs and the servers' shutdown must be exactly as a normal exit.
+    env = {**os.environ, "LSE_METRICS_HOME": str(tmp_path / "home")}
+    env.pop("CUSTOM_METRIC_PROVIDER", None)
+    version = subprocess.run([*_console_script(), "--version"], env=env, capture_output=True, text=True)
+    assert (version.returncode, version.stdout.startswith("lse-metrics, version 0.1.0")) == (0, True)
+    usage = subprocess.run([*_console_script(), "score"], env=env, capture_output=True, text=True)
+    assert usage.returncode == 2 and "Missing argument 'EXPORT'" in usage.stderr
+    bad = subprocess.run([*_console_script(), "score", str(tmp_path / "nope.json"), "--metric",
+                          str(ROOT / "examples" / "metrics" / "choices_weighted.py"), "--provider", "local"],
+                         env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "nope.json" in bad.stderr
+    out = tmp_path / "out"
+    scored = subprocess.Popen(
+        [*_console_script(), "score", str(SENTIMENT), "--metric", str(ROOT / "examples" / "metrics" / "choices_weighted.py"),
+         "--out", str(out), "--provider", "local"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True)
+    stdout, stderr = scored.communicate(timeout=120)
+    assert scored.returncode == 0, stderr
+    assert "Agreement — project" in stdout and stdout.rstrip().endswith("agreement.png")
+    assert json.loads((out / "agreement.json").read_text())["summary"]["pairs"] > 0
+    # the function server (its own session, cwd in this test's state folder) was stopped before the exit
+    time.sleep(0.2)
+    left = []
+    for process in psutil.process_iter(["cwd"]):
+        try:
+            if (process.info["cwd"] or "").startswith(str(tmp_path)) and process.status() != psutil.STATUS_ZOMBIE:
+                left.append(process.pid)
+        except psutil.Error:
+            pass
+    assert left == []

@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from lse_custom_metrics.runtime.report import (
-    CELL_FAILED, CELL_NEVER, CELL_SCORE, csv_bytes, json_bytes, matrix_cells, render_figure, summary_warnings,
+    CELL_FAILED, CELL_NEVER, CELL_SCORE, CELL_SELF, csv_bytes, json_bytes, matrix_cells, render_figure, summary_warnings,
     write_atomic, write_outputs,
 )
 
@@ -177,9 +177,9 @@ def test_warning_when_every_prediction_pair_failed():
 
 def test_matrix_cells_tell_failed_from_never_paired():
     assert matrix_cells(failed_document()) == [
-        [CELL_NEVER, CELL_SCORE, CELL_FAILED],
-        [CELL_SCORE, CELL_NEVER, CELL_NEVER],
-        [CELL_FAILED, CELL_NEVER, CELL_NEVER],
+        [CELL_SELF, CELL_SCORE, CELL_FAILED],
+        [CELL_SCORE, CELL_SELF, CELL_NEVER],
+        [CELL_FAILED, CELL_NEVER, CELL_SELF],
     ]
 
 
@@ -194,10 +194,44 @@ def test_heatmap_marks_failed_cells_err_hatched_red_and_has_a_legend():
         texts = sorted((t.get_text(), t.get_position()) for t in ax.texts)
         assert texts == [("0.25", (0, 1)), ("0.25", (1, 0)), ("err", (0, 2)), ("err", (2, 0))]
         boxes = sorted((r.get_xy(), r.get_hatch(), to_hex(r.get_edgecolor())) for r in ax.patches
-                       if isinstance(r, Rectangle))
+                       if isinstance(r, Rectangle) and r.get_label() == "_failed")
         assert boxes == [((-0.5, 1.5), "///", "#d62728"), ((1.5, -0.5), "///", "#d62728")]
-        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["never on the same task",
-                                                                      "err: every pair failed"]
+        diagonal = [r for r in ax.patches if r.get_label() == "_self"]
+        assert [(r.get_xy(), to_hex(r.get_facecolor())) for r in diagonal] == [
+            ((-0.5, -0.5), "#ffffff"), ((0.5, 0.5), "#ffffff"), ((1.5, 1.5), "#ffffff")]
+        (legend,) = figure.legends
+        assert [t.get_text() for t in legend.get_texts()] == ["never on the same task", "err: every pair failed"]
+    finally:
+        plt.close(figure)
+
+
+def _legend_inside_the_figure(figure) -> bool:
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    (legend,) = figure.legends
+    box, page = legend.get_window_extent(renderer), figure.bbox
+    return box.x0 >= page.x0 and box.y0 >= page.y0 and box.x1 <= page.x1 and box.y1 <= page.y1
+
+
+@pytest.mark.parametrize("annotators", [2, 3, 8, 20])
+def test_heatmap_legend_is_inside_the_image_and_only_for_kinds_present(annotators):
+    import matplotlib.pyplot as plt
+
+    names = [str(3000 + i) for i in range(annotators)]
+    # every pair scored but the first two annotators never met: one legend entry (grey)
+    values = [[None if r == c or {r, c} == {0, 1} else 0.5 for c in range(annotators)] for r in range(annotators)]
+    document = {"project": "7", "tasks": [], "matrix": {"annotators": names, "agreement": values}}
+    figure = render_figure(document)
+    try:
+        assert [t.get_text() for t in figure.legends[0].get_texts()] == ["never on the same task"]
+        assert _legend_inside_the_figure(figure)
+    finally:
+        plt.close(figure)
+    # all pairs scored: nothing to explain, no legend
+    values = [[None if r == c else 0.5 for c in range(annotators)] for r in range(annotators)]
+    figure = render_figure({"project": "7", "tasks": [], "matrix": {"annotators": names, "agreement": values}})
+    try:
+        assert figure.legends == []
     finally:
         plt.close(figure)
 
