@@ -41,6 +41,15 @@ _SERVICE_ACCOUNT_SUBJECT = re.compile(
     r"^system:serviceaccount:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
+def _role_trust_allow_statements(resource_type: str, props: Mapping[str, Any], findings: Findings):
+    """The Allow statements of a role's readable trust policy (none for other resources)."""
+    if resource_type != ROLE_TYPE:
+        return
+    trust = _trust_document(props)
+    if trust is not None and not trust.error:
+        yield from _allow_statements(trust, findings)
+
+
 def _allow_statements(document: Document, findings: Findings):
     """The Allow statements of a known document; unknown parts are noted, Deny statements skipped."""
     if document.statements is UNKNOWN:
@@ -382,12 +391,7 @@ def _as_list(value: Any) -> list[Any]:
 def check_irsa_trust_pinned(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any],
                             name: str = "") -> Findings:
     findings = Findings()
-    if resource_type != ROLE_TYPE:
-        return findings
-    trust = _trust_document(props)
-    if trust is None or trust.error:
-        return findings
-    for statement in _allow_statements(trust, findings):
+    for statement in _role_trust_allow_statements(resource_type, props, findings):
         if statement.raw.get("Principal") is UNKNOWN:
             findings.undecided(f"assumeRolePolicy {statement.label} Principal")
             continue
@@ -540,12 +544,7 @@ def _pins_the_caller(condition: Any) -> bool | Any:
 def check_trust_no_wildcard_principal(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any],
                                       name: str = "") -> Findings:
     findings = Findings()
-    if resource_type != ROLE_TYPE:
-        return findings
-    trust = _trust_document(props)
-    if trust is None or trust.error:
-        return findings
-    for statement in _allow_statements(trust, findings):
+    for statement in _role_trust_allow_statements(resource_type, props, findings):
         where = f"`assumeRolePolicy` {statement.label}"
         if "NotPrincipal" in statement.raw:
             findings.violation(f"{where} uses NotPrincipal in an Allow: every principal except those listed "
