@@ -51,6 +51,11 @@ BLAME_SHARE = 0.9
 _MB = 1024 * 1024
 
 
+def _over_mb(used_bytes: float) -> int:
+    """Bytes over a limit, in whole MB rounded up: 128.3 MB over a 128 MB limit reads "129 MB > 128 MB"."""
+    return int(-(-used_bytes // _MB))
+
+
 # `python -m functions_framework`, except for two things. functions-framework and the google-cloud-functions
 # client (our `gcp` extra) both install google/cloud/functions{,_v1}/__init__.py; when the client's win,
 # the framework's `from google.cloud.functions.context import Context` drags in the whole client library
@@ -606,7 +611,7 @@ class FunctionServer:
             used = self.estimate_bytes(self._procs)
             self.note_peak(used)
             if used > self.limit_bytes:
-                detail = f"memory limit exceeded: {used / _MB:.0f} MB > {self.limits.memory_mb} MB"
+                detail = f"memory limit exceeded: {_over_mb(used)} MB > {self.limits.memory_mb} MB"
                 self.kill(detail)
                 return "MemoryLimitExceeded", detail, None
             now = time.monotonic()
@@ -655,7 +660,7 @@ class FunctionServer:
             peak = self.peak_since_ready()
             self.note_peak(peak)
             if peak > self.limit_bytes:
-                detail = f"memory limit exceeded: peak {peak / _MB:.0f} MB > {self.limits.memory_mb} MB"
+                detail = f"memory limit exceeded: peak {_over_mb(peak)} MB > {self.limits.memory_mb} MB"
                 self.kill(detail)
                 self._forget()
                 raise InvokeError(f"{self.label}: {detail}; the function was restarted", kind="MemoryLimitExceeded")

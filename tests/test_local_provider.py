@@ -744,3 +744,11 @@ def test_orphaned_server_is_reaped(home, tmp_path):
     finally:
         if orphan.poll() is None:
             orphan.kill()
+
+
+def test_memory_messages_never_read_as_equal_to_the_limit():
+    from lse_custom_metrics.runtime.supervisor import _over_mb
+
+    mb = 1024 * 1024
+    assert [_over_mb(128 * mb + 1), _over_mb(128.3 * mb), _over_mb(129 * mb), _over_mb(300 * mb - 1)] == [
+        129, 129, 129, 300]
