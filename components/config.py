@@ -39,13 +39,16 @@ def reject_unknown_keys(keys: Iterable[str], known: Iterable[str], *, cloud: str
     `acme-*`: every deploy denied, far from the typo.) Other namespaces (`aws:`, `gcp:`, `pulumi:`) are
     the providers' business.
     """
-    known_names = sorted({key.split(":", 1)[1] if ":" in key else key for key in known})
-    unknown = sorted(key for key in keys
-                     if key.startswith(f"{NAMESPACE}:") and key.split(":", 1)[1] not in known_names)
+    # Known keys as written in the stack file: ours bare (`functionPrefix`), the providers' namespaced.
+    known_keys = {key if ":" in key else f"{NAMESPACE}:{key}" for key in known}
+    unknown = sorted(key for key in keys if key.startswith(f"{NAMESPACE}:") and key not in known_keys)
     if not unknown:
         return
+    ours = sorted(key.split(":", 1)[1] for key in known_keys if key.startswith(f"{NAMESPACE}:"))
+    known_names = ours + sorted(key for key in known_keys if not key.startswith(f"{NAMESPACE}:"))
     name = unknown[0].split(":", 1)[1]
-    close = difflib.get_close_matches(name, known_names, n=1) or \
-        [k for k in known_names if k.lower() == name.lower()]
+    # `lse-custom-metrics:region` for `gcp:region`: point at the provider's key.
+    close = [key for key in known_names if ":" in key and key.split(":", 1)[1] == name] or \
+        difflib.get_close_matches(name, ours, n=1) or [k for k in ours if k.lower() == name.lower()]
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise ConfigError(unknown[0], f"unknown key for cloud '{cloud}'{hint}", variant=variant, allowed=known_names)

@@ -283,6 +283,8 @@ BAD_CONFIGS = [
      ["unknown key for cloud 'aws' (did you mean 'functionPrefix'?)", "allowed: cloud, deployment"]),
     ("gcp key on aws", stack_config("eks-oidc", usePredefinedRoles="true"), "usePredefinedRoles", "eks-oidc",
      ["unknown key for cloud 'aws'", "oidcIssuerUrl"]),
+    ("region in our namespace", stack_config("ec2-compose", region="eu-west-1"), "region", "ec2-compose",
+     ["(did you mean 'aws:region'?)", "tags, aws:region"]),
     ("cloud missing", {**stack_config("ec2-compose"), f"{NS}:cloud": None}, "cloud", None,
      ["missing", "allowed: aws, gcp"]),
     ("cloud unknown", stack_config("ec2-compose", cloud="azure"), "cloud", None,

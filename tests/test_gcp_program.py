@@ -220,6 +220,12 @@ BAD_CONFIGS = [
     ("region-invalid", {"gcp:region": "us central"}, "gcp:region", "a GCP region", "gce-vm"),
     ("unknown-key", {f"{NS}:namepsace": "labeling"}, f"{NS}:namepsace", "unknown key", "gce-vm"),
     ("aws-key-on-gcp", {f"{NS}:irsaRoleName": "x"}, f"{NS}:irsaRoleName", "unknown key", "gce-vm"),
+    # the provider's keys under our namespace would be ignored: the functions' region silently us-central1
+    ("region-in-our-namespace", {f"{NS}:region": "europe-west1"}, f"{NS}:region",
+     "unknown key for cloud 'gcp' (did you mean 'gcp:region'?)", "gce-vm"),
+    ("project-in-our-namespace", {f"{NS}:project": "acme"}, f"{NS}:project",
+     "(did you mean 'gcp:project'?) (deployment 'gce-vm') allowed: appServiceAccountEmail, cloud, deployment",
+     "gce-vm"),
     ("node-email-on-gce-vm", {f"{NS}:nodeServiceAccountEmail": NODE_SA}, f"{NS}:nodeServiceAccountEmail",
      "is only used by deployment 'gke-node' (deployment 'gce-vm') allowed: cloud, deployment, "
      "usePredefinedRoles, scopeActAsToRuntimeServiceAccount, grantBuildServiceAccountRoles, labels, "

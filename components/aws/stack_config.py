@@ -60,7 +60,7 @@ def read_settings(config: ConfigSource, aws_config: ConfigSource,
                   all_keys: Iterable[str] = ()) -> AwsStackSettings:
     """`all_keys`: every key of the stack config, so a misspelt `lse-custom-metrics:` key is refused."""
     deployment = read_deployment(config, AWS_DEPLOYMENTS)
-    reject_unknown_keys(all_keys, KNOWN_KEYS, cloud="aws", variant=deployment)
+    reject_unknown_keys(all_keys, KNOWN_KEYS + ("aws:region",), cloud="aws", variant=deployment)
     for variant, keys in VARIANT_KEYS.items():
         for key in keys:
             if variant != deployment and key not in VARIANT_KEYS[deployment] and config.get(key) is not None:
