@@ -360,12 +360,16 @@ class FunctionServer:
         marker = self._open_progress()
         if marker is not None:
             environment[PROGRESS_ENV] = str(marker)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                command, cwd=self.bundle_dir, env=environment,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,  # own process group: gunicorn forks, kill them together
-            )
+        try:
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(
+                    command, cwd=self.bundle_dir, env=environment,
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,  # own process group: gunicorn forks, kill them together
+                )
+        except OSError as exc:  # the bundle or state folder vanished under us
+            self.state, self.error = "failed", f"cannot start the function server in {self.bundle_dir}: {exc}"
+            raise ServerStartError(f"{self.label}: {self.error}") from None
         with _RUNNING_LOCK:
             _RUNNING.add(self)
         self.state, self.error, self.peak_bytes = "starting", None, 0

@@ -21,6 +21,7 @@ EXPORTS = ROOT / "examples" / "exports"
 METRICS = ROOT / "examples" / "metrics"
 SENTIMENT = EXPORTS / "sentiment_3annotators.json"
 LEOKA = EXPORTS / "leoka_lse_ner_taxonomy_agreement_excerpt.json"
+ANNOTATIONS = ROOT / "examples" / "annotations"
 
 
 def cli(*args, env=None):
@@ -614,6 +615,12 @@ def test_status_and_list_agree_on_a_broken_function(home):
     (folder / "function.json").write_text(json.dumps({"project_id": "7", "code_sha256": "ab" * 32}))
     assert cli("status", "--project", "7").stdout == "NotFound\n"
     assert [(i.project_id, i.status.value) for i in LocalProvider().list()] == [("7", "NotFound")]
+    result = cli("invoke", "--project", "7", ANNOTATIONS / "task504_ana_positive.json",
+                 ANNOTATIONS / "task504_chen_neutral.json")
+    assert result.exit_code == 3
+    assert result.output == (f"Error: invoke failed on local: function {name} (project 7) is NotFound: its code in "
+                             f"{folder / 'bundle'} is missing or incomplete; deploy the metric again (lse-metrics "
+                             "deploy --project 7 --metric FILE)\n")
 
 
 def test_deploy_of_unchanged_code_is_a_true_no_op(home, monkeypatch):

@@ -233,6 +233,11 @@ def test_status_through_every_local_state(providers, home, tmp_path):
     (folder / "function.json").write_text(record)
     shutil.rmtree(folder / "bundle")
     assert provider.status(3) == S.NOT_FOUND
+    with pytest.raises(ProviderError) as caught:  # not a traceback from starting a server in no folder
+        provider.invoke(3, {"annotation_1": P, "annotation_2": P})
+    assert str(caught.value) == (
+        f"function {fixed.function.name} (project 3) is NotFound: its code in {folder / 'bundle'} is missing "
+        "or incomplete; deploy the metric again (lse-metrics deploy --project 3 --metric FILE)")
     assert provider.deploy(3, metric).action == "updated"  # a redeploy restores the bundle
     assert provider.status(3) == S.ACTIVE
     assert provider.delete(3) is True
@@ -752,3 +757,17 @@ def test_memory_messages_never_read_as_equal_to_the_limit():
     mb = 1024 * 1024
     assert [_over_mb(128 * mb + 1), _over_mb(128.3 * mb), _over_mb(129 * mb), _over_mb(300 * mb - 1)] == [
         129, 129, 129, 300]
+
+
+def test_a_server_whose_bundle_vanished_fails_to_start_with_a_message(tmp_path):
+    from lse_custom_metrics.runtime.supervisor import FunctionServer, ServerStartError
+
+    from lse_custom_metrics.runtime.providers.base import RuntimeLimits
+
+    server = FunctionServer(bundle_dir=tmp_path / "gone", log_path=tmp_path / "function.log",
+                            run_dir=tmp_path / "run", environment=lambda port: {}, limits=RuntimeLimits(),
+                            label="function f (project 1)")
+    with pytest.raises(ServerStartError, match=r"^function f \(project 1\): cannot start the function server in "
+                                               r".*/gone: \[Errno 2\] No such file or directory"):
+        server.start()
+    assert server.state == "failed" and not server.alive

@@ -690,6 +690,12 @@ class LocalProvider(MetricProvider):
             directory, pool = None, staged.pool
         else:
             directory, record = self._require(project_id)
+            if self._status_of(directory, record) is FunctionStatus.NOT_FOUND:
+                name = record.get("name") or directory.name
+                raise ProviderError(
+                    f"function {name} (project {project_key(project_id)}) is NotFound: its code in "
+                    f"{directory / BUNDLE_DIR} is missing or incomplete; deploy the metric again "
+                    f"(lse-metrics deploy --project {project_key(project_id)} --metric FILE)")
             pool = self._pool(directory, record)
         server = pool.idle.get()
         try:
