@@ -145,5 +145,11 @@ def test_the_pulumi_project_uses_the_readmes_environment_and_the_iac_extra():
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     assert project["name"] == "lse-custom-metrics"
     assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": ".venv"}}
-    assert "python3 -m venv .venv" in (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "python3 -m venv .venv" in readme
+    # the CI example and the stack steps fill that same environment with the program's requirements
+    assert "python -m venv .venv && .venv/bin/pip install -q -r requirements.txt" in readme
+    for cloud in ("aws", "gcp"):
+        steps = readme[readme.index(f"pulumi stack init {cloud}"):readme.index(f"pulumi up -s {cloud}")]
+        assert "\npulumi install " in steps
     assert (ROOT / "requirements.txt").read_text().splitlines()[-1] == "-e .[iac]"
