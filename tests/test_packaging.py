@@ -150,6 +150,7 @@ def test_the_pulumi_project_uses_the_readmes_environment_and_the_iac_extra():
     # the CI example and the stack steps fill that same environment with the program's requirements
     assert "python -m venv .venv && .venv/bin/pip install -q -r requirements.txt" in readme
     for cloud in ("aws", "gcp"):
-        steps = readme[readme.index(f"pulumi stack init {cloud}"):readme.index(f"pulumi up -s {cloud}")]
+        start = readme.index(f"pulumi stack init {cloud}")
+        steps = readme[start:readme.index(f"\npulumi up -s {cloud}", start)]
         assert "\npulumi install " in steps
     assert (ROOT / "requirements.txt").read_text().splitlines()[-1] == "-e .[iac]"
