@@ -39,8 +39,18 @@ EXIT_PROVIDER = 3
 EXIT_OUTPUT = 4
 PROVIDERS = ("local", "aws", "gcp")
 
-out = Console()
-err = Console(stderr=True)
+
+def _console(stderr: bool = False) -> Console:
+    """Messages are never wrapped (the terminal wraps them; piped, a log line or path stays one line to
+    grep); piped output also gets room for tables as wide as their content instead of rich's 80 columns."""
+    console = Console(stderr=stderr, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, soft_wrap=True, width=240)
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 
 
 class CliError(click.ClickException):

@@ -818,3 +818,25 @@ def test_console_script_exit_codes_and_output_survive_its_fast_exit(tmp_path):
         except psutil.Error:
             pass
     assert left == []
+
+
+def test_piped_output_keeps_every_record_and_table_row_on_one_line(tmp_path):
+    # rich wraps at 80 columns when stdout is not a terminal: `logs > file` split records, `list` names
+    env = {**os.environ, "LSE_METRICS_HOME": str(tmp_path / "home")}
+    for key in ("CUSTOM_METRIC_PROVIDER", "COLUMNS"):
+        env.pop(key, None)
+
+    def piped(*args):
+        done = subprocess.run([*_console_script(), *map(str, args)], env=env, capture_output=True, text=True)
+        assert done.returncode in (0, 1), done.stderr
+        return done
+
+    deployed = piped("deploy", "--project", "a-rather-long-project-name-4242", "--metric", METRICS / "choices_weighted.py")
+    name = deployed.stderr.split()[1] if deployed.stderr.startswith("created") else deployed.stdout.split()[1]
+    piped("invoke", "--project", "a-rather-long-project-name-4242", ANNOTATIONS / "task504_ana_positive.json",
+          ANNOTATIONS / "task504_chen_neutral.json")
+    logs = piped("logs", "--project", "a-rather-long-project-name-4242").stdout.splitlines()
+    invocation = [line for line in logs if "agreement: 0 task(s), 1 pair(s), 0 error(s)," in line]
+    assert len(invocation) == 1 and invocation[0].endswith(" ms")
+    rows = [line for line in piped("list").stdout.splitlines() if "a-rather-long-project-name-4242" in line]
+    assert len(rows) == 1 and name in rows[0] and "Inactive" in rows[0]
