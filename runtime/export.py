@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 EXPORT_HINT = 'export the project as "JSON" in Label Studio (not JSON_MIN, CSV or TSV)'
+# A JSON document cut off at its end, or broken inside: the format was right, the file is not.
+TRUNCATED_HINT = "the file is incomplete: download or copy the export again"
+BROKEN_JSON_HINT = "the file was changed after the export: export it again, or fix it at that position"
 ANNOTATION_FILE_HINT = "give one annotation object with a `result` list"
 ANNOTATION_HINT = 'export the project as "JSON" in Label Studio to score it'
 # Keys JSON_MIN writes at the top level of each flattened task, instead of an `annotations` list.
@@ -153,7 +156,7 @@ def _loads(text: str, path: Path, last_read: "Task | None" = None) -> Any:
         problem = json_problem(text, exc)
         if text.lstrip().startswith(("[", "{")):
             problem += _last_read(last_read)
-        raise ExportError(path, problem) from None
+        raise ExportError(path, problem, hint=json_hint(text, exc, EXPORT_HINT)) from None
     except RecursionError:
         raise ExportError(path, "not a Label Studio export: JSON nested too deeply to read"
                           + _last_read(last_read)) from None
@@ -175,7 +178,9 @@ def json_problem(text: str, exc: json.JSONDecodeError) -> str:
     Anything else is broken in the middle: the decoder's line, column and complaint.
     """
     stripped = text.strip()
-    position = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    # "Unterminated string starting at" names its position last; the other complaints come after it.
+    position = (f"{exc.msg} line {exc.lineno}, column {exc.colno}" if exc.msg.endswith(" at")
+                else f"line {exc.lineno}, column {exc.colno}: {exc.msg}")
     if not stripped:
         return "not JSON: the file is empty"
     if not stripped.startswith(("[", "{")):
@@ -184,16 +189,32 @@ def json_problem(text: str, exc: json.JSONDecodeError) -> str:
         first_line = stripped.splitlines()[0]
         shown = first_line if len(first_line) <= 40 else first_line[:40] + "..."
         return f"not JSON: the file starts with {shown!r}"
-    rest = text[exc.pos:].strip()
-    at_end = (exc.msg.startswith("Unterminated string") or not rest
-              or (len(rest) <= 24 and (any(word.startswith(rest) for word in _LITERALS)
-                                       or set(rest) <= _NUMBER_FRAGMENT)))
-    if at_end:
+    if json_truncated(text, exc):
         return f"not valid JSON ({position}); the file ends early, it looks truncated"
     if exc.msg == "Extra data" and stripped.startswith("{") and exc.colno == 1:
         return (f"not valid JSON ({position}); it looks like JSON Lines (one object per line), not one "
                 "JSON document")
     return f"not valid JSON ({position})"
+
+
+def json_truncated(text: str, exc: json.JSONDecodeError) -> bool:
+    """A list or object that fails where the text ends: the file was cut off."""
+    if not text.strip().startswith(("[", "{")):
+        return False
+    rest = text[exc.pos:].strip()
+    return (exc.msg.startswith("Unterminated string") or not rest
+            or (len(rest) <= 24 and (any(word.startswith(rest) for word in _LITERALS)
+                                     or set(rest) <= _NUMBER_FRAGMENT)))
+
+
+def json_hint(text: str, exc: json.JSONDecodeError, default: str) -> str:
+    """What to do about it: a cut-off or hand-broken document needs a new copy, not another format."""
+    if json_truncated(text, exc):
+        return TRUNCATED_HINT
+    stripped = text.strip()
+    if stripped.startswith(("[", "{")) and not (exc.msg == "Extra data" and stripped.startswith("{")):
+        return BROKEN_JSON_HINT
+    return default
 
 
 def _last_read(task: "Task | None") -> str:
@@ -407,13 +428,14 @@ def read_annotation_file(path: str | Path) -> dict:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        hint = ANNOTATION_FILE_HINT
         if isinstance(exc, json.JSONDecodeError):
-            problem = json_problem(text, exc)
+            problem, hint = json_problem(text, exc), json_hint(text, exc, ANNOTATION_FILE_HINT)
         elif isinstance(exc, RecursionError):
             problem = "JSON nested too deeply to read"
         else:
             problem = f"cannot read the JSON: {exc}"
-        raise ExportError(path, problem, hint=ANNOTATION_FILE_HINT) from None
+        raise ExportError(path, problem, hint=hint) from None
     if isinstance(data, list) and all(isinstance(r, dict) for r in data) and not any("annotations" in r for r in data):
         return {"result": data}
     if isinstance(data, dict) and isinstance(data.get("annotations"), list) and data["annotations"]:

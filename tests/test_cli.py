@@ -335,9 +335,9 @@ def test_truncated_export_exits_2_with_position_and_no_outputs(fake, tmp_path):
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert " ".join(result.output.split()).endswith(
-        f"Error: {export}: not valid JSON (line 748, column 9: Unterminated string starting at); the file ends "
-        "early, it looks truncated; last task read successfully: task #3 (id 504) (export the project as "
-        '"JSON" in Label Studio (not JSON_MIN, CSV or TSV))')
+        f"Error: {export}: not valid JSON (Unterminated string starting at line 748, column 9); the file ends "
+        "early, it looks truncated; last task read successfully: task #3 (id 504) (the file is incomplete: "
+        "download or copy the export again)")
     assert not (tmp_path / "o").exists()
 
 

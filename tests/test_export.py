@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from lse_custom_metrics.runtime.export import (
-    EXPORT_HINT, ExportError, UNKNOWN_ANNOTATOR, iter_export, parse_export, read_annotation_file, read_export,
+    BROKEN_JSON_HINT, EXPORT_HINT, TRUNCATED_HINT, ExportError, UNKNOWN_ANNOTATOR, iter_export, parse_export, read_annotation_file, read_export,
 )
 
 EXPORTS = "examples/exports"
@@ -66,12 +66,19 @@ def test_single_task_object_is_one_task(tmp_path):
 
 
 def test_not_json_names_file_and_what_to_export(tmp_path):
+    path = write(tmp_path, "notes.json", 'annotator,score\n')
+    with pytest.raises(ExportError) as info:
+        read_export(path)
+    message = str(info.value)
+    assert str(path) in message and "CSV/TSV export, not JSON" in message
+    assert 'export the project as "JSON"' in message and "not JSON_MIN, CSV or TSV" in message
+    # a JSON export cut off: same file format, so the advice is a new copy, not another format
     path = write(tmp_path, "broken.json", '[{"id": 1,')
     with pytest.raises(ExportError) as info:
         read_export(path)
     message = str(info.value)
     assert str(path) in message and "not valid JSON" in message and "line 1" in message
-    assert 'export the project as "JSON"' in message and "not JSON_MIN, CSV or TSV" in message
+    assert message.endswith("(the file is incomplete: download or copy the export again)")
 
 
 def test_csv_export_is_recognised(tmp_path):
@@ -206,36 +213,40 @@ def test_truncated_sample_export_names_position_and_last_task_read(tmp_path):
     with pytest.raises(ExportError) as info:
         read_export(path)
     assert str(info.value) == (
-        f"{path}: not valid JSON (line 748, column 9: Unterminated string starting at); the file ends early, "
+        f"{path}: not valid JSON (Unterminated string starting at line 748, column 9); the file ends early, "
         "it looks truncated; last task read successfully: task #3 (id 504) "
-        '(export the project as "JSON" in Label Studio (not JSON_MIN, CSV or TSV))')
+        "(the file is incomplete: download or copy the export again)")
 
 
-@pytest.mark.parametrize("text, problem", [
+@pytest.mark.parametrize("text, problem, hint", [
     # a bad escape inside an annotation, in the middle of a complete file
     ('[{"id": 1, "annotations": []}, {"id": 2, "annotations": [{"id": 3, "result": [], "x": "\\q"}]}]',
-     "not valid JSON (line 1, column 88: Invalid \\escape); last task read successfully: task #0 (id 1)"),
+     "not valid JSON (line 1, column 88: Invalid \\escape); last task read successfully: task #0 (id 1)",
+     BROKEN_JSON_HINT),
     # a bad escape in a task's key and in a plain task value
     ('[{"id": 1, "annotations": []}, {"i\\qd": 2}]',
-     "not valid JSON (line 1, column 35: Invalid \\escape); last task read successfully: task #0 (id 1)"),
+     "not valid JSON (line 1, column 35: Invalid \\escape); last task read successfully: task #0 (id 1)",
+     BROKEN_JSON_HINT),
     ('[{"id": 1, "data": {"t": "\\u12"}, "annotations": []}]',
-     "not valid JSON (line 1, column 28: Invalid \\uXXXX escape); no task could be read"),
+     "not valid JSON (line 1, column 28: Invalid \\uXXXX escape); no task could be read", BROKEN_JSON_HINT),
     ('[{"id": 1, "annotations": []}, {"id": 2, "annotations": [-]}]',
-     "not valid JSON (line 1, column 58: Expecting value); last task read successfully: task #0 (id 1)"),
+     "not valid JSON (line 1, column 58: Expecting value); last task read successfully: task #0 (id 1)",
+     BROKEN_JSON_HINT),
     ('[{"id": 1, "annotations": []}, {"id": 2, "annotations": [{"id": 3, "result": []}',
      "not valid JSON (line 1, column 81: Expecting ',' delimiter); the file ends early, it looks truncated; "
-     "last task read successfully: task #0 (id 1)"),
+     "last task read successfully: task #0 (id 1)", TRUNCATED_HINT),
     ('[{"id": 1, "annotations": [' + "[" * 200000 + "]" * 200000 + "]}]",
-     "not a Label Studio export: JSON nested too deeply to read; no task could be read"),
+     "not a Label Studio export: JSON nested too deeply to read; no task could be read", EXPORT_HINT),
     ('[{"id": 1, "annotations": []}, {"id": ' + "9" * 5000 + ', "annotations": []}]',
      "not a Label Studio export: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 "
-     "digits; use sys.set_int_max_str_digits() to increase the limit; last task read successfully: task #0 (id 1)"),
+     "digits; use sys.set_int_max_str_digits() to increase the limit; last task read successfully: task #0 (id 1)",
+     EXPORT_HINT),
 ])
-def test_every_decode_failure_becomes_an_export_error(tmp_path, text, problem):
+def test_every_decode_failure_becomes_an_export_error(tmp_path, text, problem, hint):
     path = write(tmp_path, "bad.json", text)
     with pytest.raises(ExportError) as info:
         list(iter_export(path))
-    assert str(info.value) == f"{path}: {problem} ({EXPORT_HINT})"
+    assert str(info.value) == f"{path}: {problem} ({hint})"
 
 
 @pytest.mark.parametrize("name, text", [
@@ -263,20 +274,25 @@ def test_one_annotation_given_as_the_export(tmp_path, kind):
         '`annotations`) (export the project as "JSON" in Label Studio to score it)')
 
 
-@pytest.mark.parametrize("text, problem", [
-    ('{"result": [', "not valid JSON (line 1, column 13: Expecting value); the file ends early, it looks truncated"),
-    ('{"result": [], "id": 2 "x": 1}', "not valid JSON (line 1, column 24: Expecting ',' delimiter)"),
-    ("hello\n", "not JSON: the file starts with 'hello'"),
-    ("[" * 200000 + "]" * 200000, "JSON nested too deeply to read"),
+ANNOTATION_HINT = "give one annotation object with a `result` list"
+
+
+@pytest.mark.parametrize("text, problem, hint", [
+    ('{"result": [', "not valid JSON (line 1, column 13: Expecting value); the file ends early, it looks truncated",
+     TRUNCATED_HINT),
+    ('{"result": [], "id": 2 "x": 1}', "not valid JSON (line 1, column 24: Expecting ',' delimiter)",
+     BROKEN_JSON_HINT),
+    ("hello\n", "not JSON: the file starts with 'hello'", ANNOTATION_HINT),
+    ("[" * 200000 + "]" * 200000, "JSON nested too deeply to read", ANNOTATION_HINT),
     ('{"id": ' + "9" * 5000 + ', "result": []}',
      "cannot read the JSON: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits; "
-     "use sys.set_int_max_str_digits() to increase the limit"),
+     "use sys.set_int_max_str_digits() to increase the limit", ANNOTATION_HINT),
 ])
-def test_annotation_file_decode_failures_are_export_errors(tmp_path, text, problem):
+def test_annotation_file_decode_failures_are_export_errors(tmp_path, text, problem, hint):
     path = write(tmp_path, "a.json", text)
     with pytest.raises(ExportError) as info:
         read_annotation_file(path)
-    assert str(info.value) == f"{path}: {problem} (give one annotation object with a `result` list)"
+    assert str(info.value) == f"{path}: {problem} ({hint})"
 
 
 # --- "it looks truncated" only for a file that opens a list or object and stops at its end ---------------
@@ -286,34 +302,34 @@ _INNER_LIST_END = SENTIMENT_TEXT.index("]", SENTIMENT_TEXT.index('"result": ['))
 TRUNCATED = "; the file ends early, it looks truncated"
 
 
-@pytest.mark.parametrize("text, problem", [
+@pytest.mark.parametrize("text, problem, hint", [
     # not JSON at all: what the file looks like instead
-    ("hello\n", "not JSON: the file starts with 'hello'"),
-    ("", "not JSON: the file is empty"),
-    ("  \n", "not JSON: the file is empty"),
-    ("<!DOCTYPE html><html><body>Sign in</body></html>", "not JSON: the file looks like HTML or XML"),
-    ("x" * 60, f"not JSON: the file starts with '{'x' * 40}...'"),
+    ("hello\n", "not JSON: the file starts with 'hello'", EXPORT_HINT),
+    ("", "not JSON: the file is empty", EXPORT_HINT),
+    ("  \n", "not JSON: the file is empty", EXPORT_HINT),
+    ("<!DOCTYPE html><html><body>Sign in</body></html>", "not JSON: the file looks like HTML or XML", EXPORT_HINT),
+    ("x" * 60, f"not JSON: the file starts with '{'x' * 40}...'", EXPORT_HINT),
     # cut off at the end: truncated, wherever the cut falls
     (SENTIMENT_TEXT[:_INNER_LIST_END],
-     f"not valid JSON (line 20, column 16: Expecting ',' delimiter){TRUNCATED}; no task could be read"),
+     f"not valid JSON (line 20, column 16: Expecting ',' delimiter){TRUNCATED}; no task could be read", TRUNCATED_HINT),
     ('[{"id": 1, "annotations": []}, {"id": 2, "annotations": [], "x": tr',
-     f"not valid JSON (line 1, column 66: Expecting value){TRUNCATED}; last task read successfully: task #0 (id 1)"),
+     f"not valid JSON (line 1, column 66: Expecting value){TRUNCATED}; last task read successfully: task #0 (id 1)", TRUNCATED_HINT),
     ('[{"id": 1, "annotations": [], "n": 12',
-     f"not valid JSON (line 1, column 38: Expecting ',' delimiter){TRUNCATED}; no task could be read"),
+     f"not valid JSON (line 1, column 38: Expecting ',' delimiter){TRUNCATED}; no task could be read", TRUNCATED_HINT),
     ('{"id": 1, "annotations": [{"id": 2, "result": [], "lead_time": ',
-     f"not valid JSON (line 1, column 64: Expecting value){TRUNCATED}; no task could be read"),
+     f"not valid JSON (line 1, column 64: Expecting value){TRUNCATED}; no task could be read", TRUNCATED_HINT),
     ('[{"id": 1, "annotations": []},\n',
-     f"not valid JSON (line 2, column 1: Expecting value){TRUNCATED}; last task read successfully: task #0 (id 1)"),
+     f"not valid JSON (line 2, column 1: Expecting value){TRUNCATED}; last task read successfully: task #0 (id 1)", TRUNCATED_HINT),
     # broken in the middle: no truncation hint
     ('[{"id": 1, "annotations": []}, {"id": 2 "annotations": []}, {"id": 3, "annotations": []}]',
-     "not valid JSON (line 1, column 41: Expecting ',' delimiter); last task read successfully: task #0 (id 1)"),
+     "not valid JSON (line 1, column 41: Expecting ',' delimiter); last task read successfully: task #0 (id 1)", BROKEN_JSON_HINT),
     ('{"id": 1, "annotations": []}\n{"id": 2, "annotations": []}\n',
      "not valid JSON (line 2, column 1: Extra data); it looks like JSON Lines (one object per line), not one JSON "
-     "document; no task could be read"),
+     "document; no task could be read", EXPORT_HINT),
 ])
-def test_truncated_only_when_the_file_stops_inside_an_open_document(tmp_path, text, problem):
+def test_truncated_only_when_the_file_stops_inside_an_open_document(tmp_path, text, problem, hint):
     path = tmp_path / "x.json"
     path.write_text(text)
     with pytest.raises(ExportError) as info:
         read_export(path)
-    assert str(info.value) == f"{path}: {problem} ({EXPORT_HINT})"
+    assert str(info.value) == f"{path}: {problem} ({hint})"
