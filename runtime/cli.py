@@ -335,6 +335,10 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
         shutdown.stop_servers()
         name = "function server" if backend.name == "local" else "run"
         err.print(f"interrupted by {shutdown.signal_name}: stopped the {name}, no outputs written", highlight=False)
+        if stager.deployed is not None:  # the whole export was read before the signal: the swap stands
+            deployed = stager.deployed
+            err.print(f"{deployed.action} {deployed.function.name} on {backend.name} (the export had been read "
+                      "entirely; the function stays deployed)", highlight=False)
         raise click.exceptions.Exit(128 + shutdown.signum) from None
     finally:
         shutdown.uninstall()

@@ -6,6 +6,7 @@ a generous bound, one message line, no function server left (found by the home p
 line), no agreement.json written and previous outputs untouched.
 """
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -91,8 +92,13 @@ def test_signal_stops_the_run_promptly_and_cleanly(tmp_path, signum, name):
     code, elapsed, output, left, out_dir = interrupt_a_run(tmp_path, signum)
     assert code == 128 + signum, output
     assert elapsed < 20, f"took {elapsed:.1f} s to stop"
-    assert output.rstrip().splitlines()[-1] == (
-        f"interrupted by {name}: stopped the function server, no outputs written")
+    *_, stopped, kept = output.rstrip().splitlines()
+    assert stopped == f"interrupted by {name}: stopped the function server, no outputs written"
+    # the (small) export had been read entirely when the pair ran: the new function was swapped in, and
+    # the user is told it stays
+    assert re.fullmatch(r"created custom-metric-4242-\d{10} on local \(the export had been read entirely; the "
+                        r"function stays deployed\)", kept), kept
+    assert len(list((tmp_path / "home" / "functions").glob("custom-metric-4242-*"))) == 1
     assert "Traceback" not in output and "Aborted!" not in output
     assert left == []
     assert (out_dir / "agreement.json").read_bytes() == previous
