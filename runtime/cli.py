@@ -765,6 +765,9 @@ def list_functions(provider):
         functions = _call(backend, "list")
     finally:
         backend.close()
+    if not functions:
+        out.print(f"no functions on {backend.name}", highlight=False)
+        return
     table = Table(title=f"custom metric functions ({backend.name})")
     for column in ("project", "function", "status", "code sha256", "updated"):
         table.add_column(column, overflow="fold")

@@ -209,3 +209,26 @@ def test_every_run_here_goes_through_the_whole_pack(pack_check):
     run_pulumi(lambda: CustomMetricsExecutionRole("y", CustomMetricsExecutionRoleArgs(
         partition="aws", account_id="123456789012")))
     assert pack_check.checked == 1
+
+
+def test_readme_components_snippet_runs_with_a_clusters_oidc_provider_output():
+    from types import SimpleNamespace
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("<!-- section:aws -->", 1)[1].split("<!-- section:", 1)[0]
+    snippet = section.split("### Using the components in your own stack", 1)[1].split("```python\n", 1)[1]
+    snippet = snippet.split("```", 1)[0]
+    issuer = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
+
+    def program():
+        # what pulumi_eks gives: cluster.core.oidc_provider.arn, an Output known only after the cluster exists
+        arn = pulumi.Output.from_input(f"arn:aws:iam::123456789012:oidc-provider/{issuer}")
+        cluster = SimpleNamespace(core=SimpleNamespace(oidc_provider=SimpleNamespace(arn=arn)))
+        exec(compile(snippet, "README.md (AWS components)", "exec"), {"cluster": cluster})
+
+    run = run_pulumi(program)
+    assert "eks.amazonaws.com/role-arn: arn:aws:iam::123456789012:role/LSE_ServiceAccountApp" in (
+        run.outputs["lseHelmValues"])
+    trust = json.loads(run.one("aws:iam/role:Role", "lse-custom-metrics-eks-oidc-role").inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Condition"]["StringEquals"][f"{issuer}:sub"] == [
+        "system:serviceaccount:label-studio:lse-ls-app", "system:serviceaccount:label-studio:lse-ls-rqworker"]

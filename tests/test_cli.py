@@ -161,6 +161,8 @@ def test_management_commands_delegate_to_the_provider(fake, tmp_path):
     assert "1 requests" in cli("logs", "--project", "8").output
     assert "deleted the function of project 8" in cli("delete", "--project", "8").output
     assert "has no function" in cli("delete", "--project", "8").output
+    listed = cli("list")
+    assert (listed.exit_code, listed.output) == (0, "no functions on fake\n")
 
 
 def test_provider_failing_midway_exits_3_without_outputs(fake, tmp_path, monkeypatch):

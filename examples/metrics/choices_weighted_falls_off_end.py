@@ -2,7 +2,8 @@
 
 The match branch lists the choices it knows one `if` at a time and forgets "Neutral": when both
 annotators pick Neutral, the function falls off the end and returns None. LSE (and our handler) then
-reports that pair as an error instead of a score; every other pair is still scored.
+reports that pair as an error instead of a score; every other pair is still scored. (It also ignores
+`per_label`, so with `--per-label` every pair's per-label call fails as well: a float is not a dict.)
 """
 
 SCALE = {"Negative": 0.0, "Neutral": 0.5, "Positive": 1.0}
