@@ -117,6 +117,12 @@ def _bundle_on_disk(directory: Path, bundle: Bundle) -> bool:
         return False
 
 
+def _code_on_disk(directory: Path) -> bool:
+    """Whether the function in ``directory`` still has the two files a server needs (else: NotFound)."""
+    bundle = directory / BUNDLE_DIR
+    return (bundle / "main.py").is_file() and (bundle / METRIC_FILE).is_file()
+
+
 class _Pool:
     """The warm servers of one function; a request takes a free one and gives it back."""
 
@@ -309,8 +315,7 @@ class LocalProvider(MetricProvider):
     def _status_of(self, directory: Path, record: dict | None) -> FunctionStatus:
         if record is None:
             return FunctionStatus.ERROR
-        bundle = directory / BUNDLE_DIR
-        if not ((bundle / "main.py").is_file() and (bundle / METRIC_FILE).is_file()):
+        if not _code_on_disk(directory):
             return FunctionStatus.NOT_FOUND
         states = {r["state"] for r in self._live_servers(directory)}
         if "ready" in states:
@@ -563,7 +568,7 @@ class LocalProvider(MetricProvider):
                 final = self.functions_dir / staged.record["name"]
                 record = dict(staged.record, created=now, updated=now)
                 if staged.pool is not None:
-                    record.update(self._start_outcome(staged.pool))
+                    record.update(self._start_outcome(staged.pool.servers))
                 _write_json(staged.directory / RECORD_FILE, record)
                 os.replace(staged.directory, final)  # the function appears complete or not at all
                 old, directory = staged.directory, final
@@ -572,7 +577,7 @@ class LocalProvider(MetricProvider):
                 old = staged.bundle_dir
                 self._swap_bundle(directory, staged.bundle_dir, staged.bundle, now)
                 if staged.pool is not None:
-                    self._update_record(directory, **self._start_outcome(staged.pool))
+                    self._update_record(directory, **self._start_outcome(staged.pool.servers))
             with self._lock:
                 self._staged.pop(staged.key, None)
                 if staged.pool is not None:
@@ -597,8 +602,9 @@ class LocalProvider(MetricProvider):
         return DeployResult(function=self._info(directory, self._read_record(directory)), action=staged.action)
 
     @staticmethod
-    def _start_outcome(pool: _Pool) -> dict:
-        failed = [s.error for s in pool.servers if s.state == "failed"]
+    def _start_outcome(servers: list[FunctionServer]) -> dict:
+        """The record's state after these servers started: Failed with the first start error, else Deployed."""
+        failed = [s.error for s in servers if s.state == "failed"]
         return {"state": "Failed", "error": failed[0]} if failed else {"state": "Deployed", "error": None}
 
     def _discard(self, staged: "_LocalStaged") -> None:
@@ -690,7 +696,7 @@ class LocalProvider(MetricProvider):
             directory, pool = None, staged.pool
         else:
             directory, record = self._require(project_id)
-            if self._status_of(directory, record) is FunctionStatus.NOT_FOUND:
+            if not _code_on_disk(directory):  # what status calls NotFound
                 name = record.get("name") or directory.name
                 raise ProviderError(
                     f"function {name} (project {project_key(project_id)}) is NotFound: its code in "
@@ -708,16 +714,10 @@ class LocalProvider(MetricProvider):
                 raise
             finally:
                 if directory is not None and starts_now and server.state in ("ready", "failed"):
-                    self._record_start_outcome(directory, server)
+                    self._update_record(directory, **self._start_outcome([server]))
         finally:
             pool.idle.put(server)
         return json.loads(answer)
-
-    def _record_start_outcome(self, directory: Path, server: FunctionServer) -> None:
-        if server.state == "failed":
-            self._update_record(directory, state="Failed", error=server.error)
-        else:
-            self._update_record(directory, state="Deployed", error=None)
 
     def logs(self, project_id, limit: int = 100) -> list[LogEntry]:
         """The function's last ``limit`` log lines (handler JSON lines, server output, runtime events)."""
