@@ -105,8 +105,13 @@ def _check_metric(path: str) -> str:
 
 
 def _deploy(provider, project: str, metric: str, **options):
+    return _deploying(provider.deploy, provider, project, metric, **options)
+
+
+def _deploying(operation, provider, project: str, metric: str, **options):
+    """`operation(project, metric)` (a provider's deploy or stage), its failures as the CLI reports them."""
     try:
-        return provider.deploy(project, metric, **options)
+        return operation(project, metric, **options)
     except MetricLoadError as exc:  # a bad metric file; the deployed function (if any) is unchanged
         raise CliError(f"bad metric file: the function cannot load it: {exc}", EXIT_BAD_INPUT) from None
     except ProviderError as exc:
@@ -246,6 +251,7 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
     # cyclic garbage collector would re-scan that tree again and again for nothing.
     gc.disable()
     stager = _EarlyStage(backend, metric_path)
+    export = document = None
     try:
         # The project's function is staged as soon as the first task is read (locally its server boots
         # while the rest is parsed, and answers requests meanwhile), but swapped in only once the whole
@@ -309,8 +315,7 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
                 raise CliError(f"scoring stopped, the provider failed: {exc}", EXIT_PROVIDER) from None
             progress.update(bar, total=len(document["tasks"]) and sum(
                 len(t["pairs"]) + len(t["predictions"]) for t in document["tasks"]))
-        deployed = stager.deployed
-        err.print(f"{deployed.action} {deployed.function.name} on {backend.name}", highlight=False)
+        err.print(_staged_line(stager.deployed, backend), highlight=False)
         _refuse_unloadable_metric(document, metric_path)
         if len(export.projects) > 1 and project is None:
             err.print(f"note: the export mixes projects {', '.join(map(str, export.projects))}; scored as "
@@ -336,9 +341,8 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
         name = "function server" if backend.name == "local" else "run"
         err.print(f"interrupted by {shutdown.signal_name}: stopped the {name}, no outputs written", highlight=False)
         if stager.deployed is not None:  # the whole export was read before the signal: the swap stands
-            deployed = stager.deployed
-            err.print(f"{deployed.action} {deployed.function.name} on {backend.name} (the export had been read "
-                      "entirely; the function stays deployed)", highlight=False)
+            err.print(_staged_line(stager.deployed, backend) + " (the export had been read entirely; the "
+                      "function stays deployed)", highlight=False)
         raise click.exceptions.Exit(128 + shutdown.signum) from None
     finally:
         shutdown.uninstall()
@@ -346,7 +350,7 @@ def score(export_path, metric_path, provider, project, predictions, per_label, o
             stager.discard()  # not committed (the export or the run failed): nothing is deployed or changed
         finally:
             backend.close()
-            _PARKED[:] = [export, locals().get("document")]
+            _PARKED[:] = [export, document]
             # Millions of objects were allocated with the collector off: re-enabled as they are, its next
             # young-generation pass would scan all of them (~0.3 s). Frozen, it never looks at them again;
             # they are still freed as soon as nothing refers to them.
@@ -548,13 +552,7 @@ class _EarlyStage:
         """Stage at the usual point (the first task's project was not the one scored, or staging failed)."""
         self.discard()
         self.project = project_id
-        try:
-            self.staged = self.backend.stage(project_id, self.metric_path, start=True)
-        except MetricLoadError as exc:  # a bad metric file; the deployed function (if any) is unchanged
-            raise CliError(f"bad metric file: the function cannot load it: {exc}", EXIT_BAD_INPUT) from None
-        except ProviderError as exc:
-            raise CliError(f"could not deploy {self.metric_path} for project {project_id} on {self.backend.name}: "
-                           f"{exc}", EXIT_PROVIDER) from None
+        self.staged = _deploying(self.backend.stage, self.backend, project_id, self.metric_path, start=True)
         return self.staged
 
     def commit(self) -> None:
@@ -565,6 +563,11 @@ class _EarlyStage:
         staged, self.staged = self.staged, None
         if staged is not None and self.deployed is None:
             staged.discard()
+
+
+def _staged_line(deployed, backend) -> str:
+    """What `score` did to the project's function: `created|updated|unchanged <name> on <provider>`."""
+    return f"{deployed.action} {deployed.function.name} on {backend.name}"
 
 
 def _default_concurrency(provider) -> int:
