@@ -268,17 +268,20 @@ def _provided_by(module: str) -> set[str]:
     return names | {_normalized(module)}
 
 
-def import_warnings(metric_path: str | os.PathLike, requirements: str | os.PathLike | None = None) -> list[str]:
+def import_warnings(metric_path: str | os.PathLike, requirements: str | os.PathLike | None = None, *,
+                    source: str | None = None) -> list[str]:
     """One line per module the metric imports that LSE's Python 3.13 function will not have.
 
     That is every module neither in the standard library (``sys.stdlib_module_names``; minus the modules
     3.13 removed) nor listed in the bundle's requirements.txt (``requirements``, else the one beside the
     metric, as ``build_bundle`` picks it). The local function runs on this interpreter and imports
-    anything installed here, so such a metric works locally and fails in LSE.
+    anything installed here, so such a metric works locally and fails in LSE. ``source``: the metric's
+    text when the caller has already read it (``validate_metric`` returns it).
     """
     metric = Path(metric_path)
     try:
-        source = metric.read_text(encoding="utf-8")
+        if source is None:
+            source = metric.read_text(encoding="utf-8")
         modules = imported_modules(source)
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
         return []  # validate_metric reports an unreadable metric

@@ -99,7 +99,7 @@ def _check_metric(path: str) -> str:
         source = validate_metric(path)
     except MetricValidationError as exc:
         raise CliError(f"bad metric file: {exc}", EXIT_BAD_INPUT) from None
-    for warning in import_warnings(path):
+    for warning in import_warnings(path, source=source):
         err.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
