@@ -153,10 +153,10 @@ def _loads(text: str, path: Path, last_read: "Task | None" = None) -> Any:
         if _looks_delimited(text):
             # The parser's complaint about a CSV line is noise: say what the file is instead.
             raise ExportError(path, "this is a CSV/TSV export, not JSON") from None
-        problem = json_problem(text, exc)
+        problem, hint = json_problem_and_hint(text, exc, EXPORT_HINT)
         if text.lstrip().startswith(("[", "{")):
             problem += _last_read(last_read)
-        raise ExportError(path, problem, hint=json_hint(text, exc, EXPORT_HINT)) from None
+        raise ExportError(path, problem, hint=hint) from None
     except RecursionError:
         raise ExportError(path, "not a Label Studio export: JSON nested too deeply to read"
                           + _last_read(last_read)) from None
@@ -169,8 +169,9 @@ _LITERALS = ("true", "false", "null")
 _NUMBER_FRAGMENT = set("0123456789+-.eE")
 
 
-def json_problem(text: str, exc: json.JSONDecodeError) -> str:
-    """Why `text` is not a JSON document, in the reader's terms.
+def _json_failure(text: str, exc: json.JSONDecodeError) -> tuple[str, str]:
+    """What is wrong with `text` as one JSON document: (kind, problem), kind one of "not-json",
+    "truncated", "json-lines" or "broken".
 
     A document that opens a list or an object and fails where the text ends (an unterminated string, a
     missing value, delimiter or closing bracket at the end, a cut-off literal or number) was cut off:
@@ -178,43 +179,33 @@ def json_problem(text: str, exc: json.JSONDecodeError) -> str:
     Anything else is broken in the middle: the decoder's line, column and complaint.
     """
     stripped = text.strip()
+    if not stripped:
+        return "not-json", "not JSON: the file is empty"
+    if not stripped.startswith(("[", "{")):
+        if stripped.startswith("<"):
+            return "not-json", "not JSON: the file looks like HTML or XML"
+        first_line = stripped.splitlines()[0]
+        shown = first_line if len(first_line) <= 40 else first_line[:40] + "..."
+        return "not-json", f"not JSON: the file starts with {shown!r}"
     # "Unterminated string starting at" names its position last; the other complaints come after it.
     position = (f"{exc.msg} line {exc.lineno}, column {exc.colno}" if exc.msg.endswith(" at")
                 else f"line {exc.lineno}, column {exc.colno}: {exc.msg}")
-    if not stripped:
-        return "not JSON: the file is empty"
-    if not stripped.startswith(("[", "{")):
-        if stripped.startswith("<"):
-            return "not JSON: the file looks like HTML or XML"
-        first_line = stripped.splitlines()[0]
-        shown = first_line if len(first_line) <= 40 else first_line[:40] + "..."
-        return f"not JSON: the file starts with {shown!r}"
-    if json_truncated(text, exc):
-        return f"not valid JSON ({position}); the file ends early, it looks truncated"
-    if exc.msg == "Extra data" and stripped.startswith("{") and exc.colno == 1:
-        return (f"not valid JSON ({position}); it looks like JSON Lines (one object per line), not one "
-                "JSON document")
-    return f"not valid JSON ({position})"
-
-
-def json_truncated(text: str, exc: json.JSONDecodeError) -> bool:
-    """A list or object that fails where the text ends: the file was cut off."""
-    if not text.strip().startswith(("[", "{")):
-        return False
     rest = text[exc.pos:].strip()
-    return (exc.msg.startswith("Unterminated string") or not rest
+    if (exc.msg.startswith("Unterminated string") or not rest
             or (len(rest) <= 24 and (any(word.startswith(rest) for word in _LITERALS)
-                                     or set(rest) <= _NUMBER_FRAGMENT)))
+                                     or set(rest) <= _NUMBER_FRAGMENT))):
+        return "truncated", f"not valid JSON ({position}); the file ends early, it looks truncated"
+    if exc.msg == "Extra data" and stripped.startswith("{") and exc.colno == 1:
+        return "json-lines", (f"not valid JSON ({position}); it looks like JSON Lines (one object per line), "
+                              "not one JSON document")
+    return "broken", f"not valid JSON ({position})"
 
 
-def json_hint(text: str, exc: json.JSONDecodeError, default: str) -> str:
-    """What to do about it: a cut-off or hand-broken document needs a new copy, not another format."""
-    if json_truncated(text, exc):
-        return TRUNCATED_HINT
-    stripped = text.strip()
-    if stripped.startswith(("[", "{")) and not (exc.msg == "Extra data" and stripped.startswith("{")):
-        return BROKEN_JSON_HINT
-    return default
+def json_problem_and_hint(text: str, exc: json.JSONDecodeError, default_hint: str) -> tuple[str, str]:
+    """Why `text` is not a JSON document, and what to do: a cut-off or hand-broken document needs a new
+    copy (not another format); anything else gets ``default_hint``."""
+    kind, problem = _json_failure(text, exc)
+    return problem, {"truncated": TRUNCATED_HINT, "broken": BROKEN_JSON_HINT}.get(kind, default_hint)
 
 
 def _last_read(task: "Task | None") -> str:
@@ -430,7 +421,7 @@ def read_annotation_file(path: str | Path) -> dict:
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         hint = ANNOTATION_FILE_HINT
         if isinstance(exc, json.JSONDecodeError):
-            problem, hint = json_problem(text, exc), json_hint(text, exc, ANNOTATION_FILE_HINT)
+            problem, hint = json_problem_and_hint(text, exc, ANNOTATION_FILE_HINT)
         elif isinstance(exc, RecursionError):
             problem = "JSON nested too deeply to read"
         else:
