@@ -191,12 +191,13 @@ class PeakRss(threading.Thread):
         return self.peak_kb / 1024
 
 
-def score_command(export: Path, out: Path, *options: str) -> tuple[float, dict]:
-    """`lse-metrics score` as a user runs it: a fresh process, interpreter start and imports included."""
+def score_command(export: Path, out: Path, home: Path, *options: str) -> tuple[float, dict]:
+    """`lse-metrics score` as a user runs it: a fresh process (interpreter start and imports included) with
+    its own state folder ``home``, so the function is created anew."""
     command = [sys.executable, "-m", "lse_custom_metrics.runtime.cli", "score", str(export), "--metric", str(METRIC),
                "--out", str(out), "--provider", "local", *options]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "LSE_METRICS_HOME": str(home)})
     elapsed = time.perf_counter() - started
     if done.returncode != 0:  # a failed run is a benchmark failure
         raise RuntimeError(f"exit {done.returncode}: {done.stderr}")
@@ -246,7 +247,8 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=1, help="local function instances for (b) (LSE: 1)")
     parser.add_argument("--batch-pairs", type=int, default=None)
     parser.add_argument("--skip-per-pair", action="store_true", help="skip (c) (it takes a while)")
-    parser.add_argument("--profile", action="store_true", help="also run (b) once in this process under cProfile (untimed) and print the top")
+    parser.add_argument("--profile", action="store_true",
+                        help="also run (b) once in this process under cProfile (untimed) and print the top")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
@@ -264,20 +266,18 @@ def main() -> None:
             options += ["--batch-pairs", str(args.batch_pairs)]
         warm_up = workdir / "warm_up_export.json"
         generate_export(warm_up, 50, args.seed + 1)
-        os.environ["LSE_METRICS_HOME"] = str(workdir / "home-warm-up")
         started = time.perf_counter()
-        score_command(warm_up, workdir / "out-warm-up", *options)
+        score_command(warm_up, workdir / "out-warm-up", workdir / "home-warm-up", *options)
         print(f"warm-up: `score` of a 50-task export: {time.perf_counter() - started:.2f} s")
 
         times_a, times_b, peaks = [], [], []
         for run in range(1, args.repeat + 1):
             time_a, pairs_a = direct(export)
             times_a.append(time_a)
-            # A fresh state folder each run: every (b) creates the project's function, as a first run does.
-            os.environ["LSE_METRICS_HOME"] = str(workdir / f"home-{run}")
             watch = PeakRss()
             watch.start()
-            time_b, document_b = score_command(export, workdir / "out-local", *options)
+            # a fresh state folder each run: every (b) creates the project's function, as a first run does
+            time_b, document_b = score_command(export, workdir / "out-local", workdir / f"home-{run}", *options)
             peaks.append(watch.stop())
             times_b.append(time_b)
             summary = document_b["summary"]
@@ -305,8 +305,8 @@ def main() -> None:
             time_c, n_pair = float("nan"), pairs_a
             print("(c) per pair: skipped")
         else:
-            os.environ["LSE_METRICS_HOME"] = str(workdir / "home-per-pair")
-            time_c, document_c = score_command(export, workdir / "out-per-pair", "--batch-pairs", "1")
+            time_c, document_c = score_command(export, workdir / "out-per-pair", workdir / "home-per-pair",
+                                               "--batch-pairs", "1")
             n_pair = document_c["summary"]["invocations"]
             assert document_c["summary"]["agreement"] == summary["agreement"]
             print(f"(c) per pair: {time_c:6.2f} s  {pairs_a / time_c:8.0f} pairs/s  {n_pair} requests")
