@@ -23,7 +23,7 @@ from lse_custom_metrics.components.facts import (
     TIMEOUT_S,
 )
 
-from .gcp_iam import FUNCTION_SCOPES, HIERARCHY_SCOPES, PUBLIC_MEMBERS, grants_of, target_name
+from .gcp_iam import FUNCTION_SCOPES, HIERARCHY_SCOPES, PUBLIC_MEMBERS, grants_of, short_name, target_name
 from .props import UNKNOWN, Findings, get
 
 LAMBDA_FUNCTION = "aws:lambda/function:Function"
@@ -134,17 +134,8 @@ def _check_lambda_permission(resource_type, props, prefix, findings):
                            f"with its own IAM identity; remove the public permission.")
 
 
-def _gcf_short_name(name: Any) -> Any:
-    """A gen2 function's own name: pulumi-gcp takes `name` short or as the full resource path
-    `projects/<p>/locations/<l>/functions/<name>`; the last path segment is the function's name (as for
-    the IAM resources that target a function, `gcp_iam.target_name`)."""
-    if isinstance(name, str):
-        return name.rstrip("/").rsplit("/", 1)[-1]
-    return name
-
-
 def _check_gcf(props, prefix, resource_name, findings):
-    name = _gcf_short_name(_physical_name(props, "name", resource_name))
+    name = short_name(_physical_name(props, "name", resource_name))
     if not _applies(name, prefix, findings, "name"):
         return
     runtime = get(props, "buildConfig", "runtime")

@@ -85,7 +85,12 @@ def target_name(kind: IamType, props: Mapping[str, Any]) -> Any:
     key = _TARGET_PROPERTY.get(kind.scope)
     if key is None:
         return None
-    value = get(props, key)
+    return short_name(get(props, key))
+
+
+def short_name(value: Any) -> Any:
+    """A Cloud Run service's or function's own name: pulumi-gcp takes it short or as the full resource path
+    `projects/<p>/locations/<l>/{services,functions}/<name>`, whose last segment it is (other values as given)."""
     if isinstance(value, str):
-        return value.rstrip("/").rsplit("/", 1)[-1]  # accepts `projects/p/locations/l/services/<name>`
+        return value.rstrip("/").rsplit("/", 1)[-1]
     return value
