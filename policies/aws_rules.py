@@ -176,8 +176,13 @@ def check_wildcard_resource_only_listfunctions(resource_type: str, props: Mappin
     return findings
 
 
+def _is_exactly(actions: list[Any], action: str) -> bool:
+    """Whether a statement's actions are that one action (IAM action names are case-insensitive)."""
+    return [a.lower() if isinstance(a, str) else a for a in actions] == [action.lower()]
+
+
 def _only_create_log_group(actions: list[Any]) -> bool:
-    return [a.lower() if isinstance(a, str) else a for a in actions] == ["logs:createloggroup"]
+    return _is_exactly(actions, "logs:CreateLogGroup")
 
 
 # --- lambda-actions-scoped-to-prefix -------------------------------------------------------------------
@@ -363,7 +368,7 @@ def check_execution_role_trusts_lambda_only(resource_type: str, props: Mapping[s
         actions = statement.values("Action")
         if actions is UNKNOWN or UNKNOWN in actions:
             findings.undecided(f"assumeRolePolicy {statement.label} Action")
-        elif [a.lower() if isinstance(a, str) else a for a in actions] != ["sts:assumerole"]:  # case-insensitive
+        elif not _is_exactly(actions, "sts:AssumeRole"):
             findings.violation(f"{where} allows {json.dumps(actions, default=str)}: the Lambda service "
                                f"needs exactly `sts:AssumeRole`.")
     return findings
