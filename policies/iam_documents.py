@@ -162,16 +162,24 @@ def documents_of(resource_type: str, props: dict[str, Any]) -> list[Document]:
 
 def attached_policy_arns(resource_type: str, props: dict[str, Any]) -> list[tuple[str, Any]]:
     """(property path, policy ARN) for every managed policy a resource attaches."""
-    if resource_type in ATTACHMENT_TYPES:
-        return [("policyArn", get(props, "policyArn"))]
-    key = "managedPolicyArns" if resource_type == ROLE_TYPE else \
-        "policyArns" if resource_type in EXCLUSIVE_ATTACHMENT_TYPES else None
+    key = attachment_property(resource_type)
     if key is None:
         return []
+    if resource_type in ATTACHMENT_TYPES:
+        return [(key, get(props, key))]
     arns = get(props, key, default=[])
     if arns is UNKNOWN:
         return [(key, UNKNOWN)]
     return [(f"{key}[{i}]", arn) for i, arn in enumerate(arns)]
+
+
+def attachment_property(resource_type: str) -> str | None:
+    """The property in which a resource names the managed policies it attaches (None: it attaches none)."""
+    if resource_type in ATTACHMENT_TYPES:
+        return "policyArn"
+    if resource_type == ROLE_TYPE:
+        return "managedPolicyArns"
+    return "policyArns" if resource_type in EXCLUSIVE_ATTACHMENT_TYPES else None
 
 
 def attached_role_names(resource_type: str, props: dict[str, Any]) -> list[Any] | Any:

@@ -22,10 +22,9 @@ from .aws_rules import LAMBDA_SERVICE_PRINCIPAL, _principal_services
 from .gcp_iam import grants_of, iam_type
 from .iam_documents import (
     ACCOUNT_ID,
-    ATTACHMENT_TYPES,
-    EXCLUSIVE_ATTACHMENT_TYPES,
     ROLE_TYPE,
     attached_policy_arns,
+    attachment_property,
     documents_of,
     has_wildcard,
     parse_arn,
@@ -146,16 +145,11 @@ def _label(resource: StackResource) -> str:
     return name if isinstance(name, str) else resource.name
 
 
-# Where each kind of resource names the managed policies it attaches.
-_ATTACHMENT_PROPERTY = {**dict.fromkeys(ATTACHMENT_TYPES, "policyArn"), ROLE_TYPE: "managedPolicyArns",
-                        **dict.fromkeys(EXCLUSIVE_ATTACHMENT_TYPES, "policyArns")}
-
-
 def _attaches(resource: StackResource, policy: StackResource) -> bool | Any:
     """Does `resource` attach `policy` (a policy attachment, an exclusive attachment, or a role's
     `managedPolicyArns`)? By the policy's known ARN or a dependency the engine recorded; `UNKNOWN` when
     an attached ARN is not known yet."""
-    key = _ATTACHMENT_PROPERTY.get(resource.type)
+    key = attachment_property(resource.type)
     if key is None:
         return False
     if policy.urn in resource.property_dependencies.get(key, []):
