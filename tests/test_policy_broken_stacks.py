@@ -238,8 +238,8 @@ BROKEN = {
 }
 
 
-def run_broken(name: str):
-    base, add, _, _ = BROKEN[name]
+def run_stack(base, add):
+    """The foundation program for stack config `base` (None: no foundation), plus the resources `add` makes."""
 
     def program():
         if base is not None:
@@ -247,6 +247,11 @@ def run_broken(name: str):
         add()
 
     return run_pulumi(program, config=base or {})
+
+
+def run_broken(name: str):
+    base, add, _, _ = BROKEN[name]
+    return run_stack(base, add)
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
@@ -329,13 +334,7 @@ LEGITIMATE = {
 
 def run_legitimate(name: str):
     base, add, _ = LEGITIMATE[name]
-
-    def program():
-        if base is not None:
-            foundation_program()
-        add()
-
-    return run_pulumi(program, config=base or {})
+    return run_stack(base, add)
 
 
 @pytest.mark.parametrize("name", sorted(LEGITIMATE))
